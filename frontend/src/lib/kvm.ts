@@ -1,0 +1,79 @@
+// Typed wrappers for the endpoints this UI uses (spec §4.1, §4.2).
+import { encryptPassword } from './encrypt';
+import { get, post, ApiError, type RequestOptions } from './api';
+
+export type Role = 'admin' | 'user' | 'viewer';
+export interface Account { username: string; role: Role }
+export interface Gpio { pwr: boolean; hdd: boolean }
+export interface IpInfo { name: string; addr: string; version: string; type: string }
+export interface VmInfo {
+  ips: IpInfo[] | null;
+  mdns: string;
+  image: string;
+  application: string;
+  deviceKey: string;
+}
+export type PressType = 'power' | 'reset';
+
+export const canControl = (role: Role | string | undefined) => role === 'admin' || role === 'user';
+
+export async function login(username: string, password: string): Promise<void> {
+  try {
+    await post<unknown>('/api/auth/login', { username, password: encryptPassword(password) });
+  } catch (e) {
+    if (e instanceof ApiError) {
+      if (e.code === -2) throw new ApiError(-2, 'Invalid username or password.');
+      if (e.code === -5) throw new ApiError(-5, 'Too many failed attempts. Please try again later.');
+      if (e.code === -1) throw new ApiError(-1, 'Please enter a username and password.');
+    }
+    throw e;
+  }
+}
+
+export const logout = () => post<null>('/api/auth/logout');
+
+export const getAccount = (opts?: RequestOptions) => get<Account>('/api/auth/account', opts);
+
+export async function isPasswordUpdated(opts?: RequestOptions): Promise<boolean> {
+  const d = await get<{ isUpdated: boolean }>('/api/auth/password', opts);
+  return !!d?.isUpdated;
+}
+
+export async function changePassword(current: string, next: string): Promise<void> {
+  try {
+    await post<null>('/api/auth/password', {
+      currentPassword: encryptPassword(current),
+      password: encryptPassword(next),
+    });
+  } catch (e) {
+    if (e instanceof ApiError && e.code === -3) {
+      throw new ApiError(-3, /required/i.test(e.message)
+        ? 'Current password is required.'
+        : 'Current password is incorrect.');
+    }
+    throw e;
+  }
+}
+
+export const getGpio = (opts?: RequestOptions) => get<Gpio>('/api/vm/gpio', opts);
+
+export async function press(type: PressType, durationMs: number): Promise<void> {
+  try {
+    await post<null>('/api/vm/gpio', { type, duration: durationMs }, { timeoutMs: durationMs + 30_000 });
+  } catch (e) {
+    if (e instanceof ApiError && e.code === -4) {
+      throw new ApiError(-4, 'Another button press is in progress. Try again in a moment.');
+    }
+    throw e;
+  }
+}
+
+export const getInfo = () => get<VmInfo>('/api/vm/info');
+export const getHardware = () => get<{ version: string }>('/api/vm/hardware');
+
+/** Password policy applied by the server to new passwords (8–72 bytes UTF-8). */
+export function passwordPolicyError(pw: string): string | null {
+  const n = new TextEncoder().encode(pw).length;
+  if (n < 8 || n > 72) return 'Password must be between 8 and 72 bytes.';
+  return null;
+}
