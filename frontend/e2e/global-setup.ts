@@ -1,0 +1,102 @@
+// Starts the real backend for the e2e run:
+//   <repo>/.venv/bin/python -m app --config <repo>/server.yaml --port <free> --root <fresh tmp dir>
+// and exports its URL as E2E_BASE_URL. Returns a teardown that stops it.
+// Env knobs: E2E_BASE_URL (use a running server, start nothing), E2E_PYTHON,
+// E2E_CONFIG, E2E_KEEP_ROOT=1 (keep the temp root and server log).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const frontend = resolve(here, '..');
+const repo = resolve(frontend, '..');
+
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.unref();
+    s.on('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      s.close(() => res(port));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitReady(url: string, proc: ChildProcess, logFile: string, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null || proc.signalCode !== null) {
+      throw new Error(`backend exited early (${proc.exitCode ?? proc.signalCode}):\n${tail(logFile)}`);
+    }
+    try {
+      const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      if (r.ok) return;
+    } catch {
+      /* not up yet */
+    }
+    await sleep(250);
+  }
+  throw new Error(`backend did not answer ${url} within ${timeoutMs} ms:\n${tail(logFile)}`);
+}
+
+function tail(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').split('\n').slice(-40).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+export default async function globalSetup() {
+  if (process.env.E2E_BASE_URL) {
+    console.log(`[e2e] using running server at ${process.env.E2E_BASE_URL}`);
+    return;
+  }
+  if (!existsSync(join(frontend, 'dist', 'index.html'))) {
+    throw new Error('frontend/dist is missing: run `npm run build` before the e2e tests');
+  }
+  const venvPython = join(repo, '.venv', 'bin', 'python');
+  const python = process.env.E2E_PYTHON ?? (existsSync(venvPython) ? venvPython : 'python3');
+  const config = process.env.E2E_CONFIG ?? join(repo, 'server.yaml');
+  const port = await freePort();
+  const root = mkdtempSync(join(tmpdir(), 'kvm-e2e-'));
+  const logFile = join(root, 'server.log');
+  const args = ['-m', 'app'];
+  if (existsSync(config)) args.push('--config', config);
+  args.push('--port', String(port), '--root', root);
+
+  const log = createWriteStream(logFile);
+  const proc = spawn(python, args, { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+  proc.stdout!.pipe(log);
+  proc.stderr!.pipe(log);
+  console.log(`[e2e] started backend pid ${proc.pid}: ${python} ${args.join(' ')}`);
+
+  const baseURL = `http://127.0.0.1:${port}`;
+  try {
+    await waitReady(`${baseURL}/`, proc, logFile, 60_000);
+  } catch (e) {
+    proc.kill('SIGKILL');
+    throw e;
+  }
+  process.env.E2E_BASE_URL = baseURL;
+  process.env.E2E_SERVER_LOG = logFile;
+
+  return async () => {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      const exited = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGTERM');
+      await Promise.race([exited, sleep(5000)]);
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    }
+    log.end();
+    if (process.env.E2E_KEEP_ROOT) console.log(`[e2e] kept backend root ${root}`);
+    else rmSync(root, { recursive: true, force: true });
+  };
+}
