@@ -134,8 +134,7 @@ def resolve(root: pathlib.Path, spec: str) -> tuple[ChipInfo, int]:
         offset = int(line_part)
         if offset >= chip.lines:
             raise ValueError(
-                f"GPIO line offset {offset} out of range for chip {chip.label!r} "
-                f"({chip.path}, {chip.lines} lines)"
+                f"GPIO line offset {offset} out of range for chip {chip.label!r} ({chip.path}, {chip.lines} lines)"
             )
         return chip, offset
     names = line_names(chip.path, chip.lines)

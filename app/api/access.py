@@ -1,0 +1,73 @@
+"""Deny-by-default access control: every route states its minimum role.
+
+A route declares ``role=Role.X`` in its decorator (Litestar puts it in ``opt``). A route without one
+is refused at runtime, and ``check_routes`` stops the app from starting with such a route at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Litestar
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
+from litestar.handlers import BaseRouteHandler
+
+from app.services.auth.accounts import Role
+from app.services.auth.sessions import Session
+
+COOKIE = "nano-kvm-token"
+
+# With ``authentication: disable`` every caller acts as this (spec 2.1).
+ANONYMOUS_ADMIN = Session("admin", Role.ADMIN, 1, float("inf"))
+
+
+def _automatic_options(handler: BaseRouteHandler) -> bool:
+    """Litestar adds an OPTIONS handler per path; gin has none, so those answer 404."""
+    return set(getattr(handler, "http_methods", ())) == {"OPTIONS"} and "role" not in handler.opt
+
+
+def required_role(handler: BaseRouteHandler) -> Role | None:
+    role = handler.opt.get("role")
+    return role if isinstance(role, Role) else None
+
+
+def session_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Session | None:
+    services = connection.app.state.services
+    if not services.auth.enabled:
+        return ANONYMOUS_ADMIN
+    session: Session | None = services.auth.sessions.authenticate(connection.cookies.get(COOKIE))
+    return session
+
+
+def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    role = required_role(handler)
+    if role is None:
+        if _automatic_options(handler):
+            raise NotFoundException()
+        raise PermissionDeniedException()
+    if role is Role.PUBLIC:
+        return
+    session = session_of(connection)
+    if session is None:
+        raise NotAuthorizedException()
+    if session.role < role:
+        raise PermissionDeniedException()
+    connection.state.session = session
+
+
+def current_session(connection: ASGIConnection[Any, Any, Any, Any]) -> Session:
+    session: Session = connection.state.session
+    return session
+
+
+def check_routes(app: Litestar) -> None:
+    """Refuse to start with a route that does not state its role."""
+    missing = [
+        f"{', '.join(sorted(getattr(handler, 'http_methods', ['WS'])))} {route.path}"
+        for route in app.routes
+        for handler in getattr(route, "route_handlers", ())
+        if required_role(handler) is None and not _automatic_options(handler)
+    ]
+    if missing:
+        raise RuntimeError(f"routes without a role (deny by default): {'; '.join(missing)}")

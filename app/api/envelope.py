@@ -1,0 +1,111 @@
+"""NanoKVM's response envelope and error mapping (spec 1.4, 1.5, 11).
+
+Regular answers are HTTP 200 ``{"code", "msg", "data"}`` in that key order, failures carry a
+negative code. Only authentication (401 ``"unauthorized"``), roles (403 ``"forbidden"``) and unknown
+paths (404 text) use other statuses.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Generic, TypeVar
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+)
+from litestar.status_codes import HTTP_405_METHOD_NOT_ALLOWED
+from litestar.types import ExceptionHandlersMap
+
+from app.errors import ApiError
+from app.validation import InvalidInput, convert
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+class Envelope(msgspec.Struct, Generic[T]):
+    code: int
+    msg: str
+    data: T
+
+
+def ok(data: T = None) -> Envelope[T]:  # type: ignore[assignment]
+    return Envelope(0, "success", data)
+
+
+_JSON_MEDIA = "application/json; charset=utf-8"
+
+
+def _api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[Envelope[None]]:
+    return Response(Envelope(exc.code, exc.msg, None), status_code=200, media_type=_JSON_MEDIA)
+
+
+def _unauthorized(_: Request[Any, Any, Any], __: Exception) -> Response[bytes]:
+    return Response(b'"unauthorized"', status_code=401, media_type=_JSON_MEDIA)
+
+
+def _forbidden(_: Request[Any, Any, Any], __: Exception) -> Response[bytes]:
+    return Response(b'"forbidden"', status_code=403, media_type=_JSON_MEDIA)
+
+
+def _not_found(_: Request[Any, Any, Any], __: Exception) -> Response[bytes]:
+    return Response(b"404 page not found", status_code=404, media_type="text/plain")
+
+
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if exc.status_code == HTTP_405_METHOD_NOT_ALLOWED:  # gin answers a wrong method with 404
+        return _not_found(request, exc)
+    if exc.status_code == 401:
+        return _unauthorized(request, exc)
+    if exc.status_code == 403:
+        return _forbidden(request, exc)
+    # Anything else Litestar refuses (an oversized body, a malformed path parameter) is bad input.
+    return Response(Envelope(-1, f"invalid request: {exc.detail}", None), status_code=200, media_type=_JSON_MEDIA)
+
+
+def _internal(request: Request[Any, Any, Any], exc: Exception) -> Response[Envelope[None]]:
+    log.exception("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
+    return Response(Envelope(-1, "internal error", None), status_code=500, media_type=_JSON_MEDIA)
+
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    ApiError: _api_error,
+    NotAuthorizedException: _unauthorized,
+    PermissionDeniedException: _forbidden,
+    NotFoundException: _not_found,
+    HTTPException: _http_error,
+    Exception: _internal,
+}
+
+
+async def read_body(request: Request[Any, Any, Any], struct: type[S]) -> S:
+    """Parse the body as gin's ShouldBind would: JSON or form, keys case-insensitive.
+
+    Raises InvalidInput (the caller answers with its endpoint's own "invalid arguments" code).
+    """
+    try:
+        body = await request.body()
+    except HTTPException as exc:  # over the size limit
+        raise InvalidInput(str(exc.detail).lower()) from None
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type in (
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ) and not body.lstrip().startswith(b"{"):
+        # curl scripts send JSON with curl's default form content type; gin would fail them.
+        form = await request.form()
+        return convert(dict(form.items()), struct, strict=False)
+    if not body.strip():
+        raise InvalidInput("empty body")
+    try:
+        value = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        raise InvalidInput("body is not valid JSON") from None
+    return convert(value, struct)

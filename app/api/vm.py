@@ -1,0 +1,54 @@
+"""``/api/vm/*``: device identity and the ATX power/reset buttons (spec 4.2)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from litestar import Controller
+
+from app.api.envelope import Envelope, ok, read_body
+from app.api.routing import Req, get, post, services
+from app.api.schemas import Required
+from app.errors import ApiError
+from app.services.auth.accounts import Role
+from app.services.device import DeviceInfo, Hardware
+from app.validation import InvalidInput
+
+
+class GpioRequest(msgspec.Struct):
+    type: Required
+    # Milliseconds; 0 or absent = 800. The upper bound is gpio.maxPressMs in server.yaml (20 s).
+    duration: Annotated[int, msgspec.Meta(ge=0)] = 0
+
+
+class GpioState(msgspec.Struct):
+    pwr: bool
+    hdd: bool
+
+
+class VmController(Controller):
+    path = "/api/vm"
+
+    @get("/info", role=Role.VIEWER)
+    async def info(self, request: Req) -> Envelope[DeviceInfo]:
+        return ok(services(request).device.info())
+
+    @get("/hardware", role=Role.VIEWER)
+    async def hardware(self, request: Req) -> Envelope[Hardware]:
+        return ok(services(request).device.hardware_info())
+
+    # /vm/gpio/led is not NanoKVM's; the nanokvm-mcp client calls it, so it answers the same.
+    @get(["/gpio", "/gpio/led"], role=Role.VIEWER)
+    async def gpio_state(self, request: Req) -> Envelope[GpioState]:
+        pwr, hdd = services(request).power.leds()
+        return ok(GpioState(pwr, hdd))
+
+    @post("/gpio", role=Role.USER, body=GpioRequest)
+    async def press(self, request: Req) -> Envelope[None]:
+        try:
+            body = await read_body(request, GpioRequest)
+        except InvalidInput as err:
+            raise ApiError(-1, f"invalid arguments: {err}") from None
+        await services(request).power.press(body.type, body.duration)
+        return ok()

@@ -1,0 +1,1 @@
+"""The hardware, one interface per function, each with a real driver and a sim driver."""

@@ -1,0 +1,56 @@
+"""The board's IPv4 addresses for ``/api/vm/info`` (spec 4.2)."""
+
+from __future__ import annotations
+
+import fcntl
+import socket
+import struct
+
+import msgspec
+
+_SIOCGIFFLAGS = 0x8913
+_SIOCGIFADDR = 0x8915
+_IFF_UP = 0x1
+
+
+class Address(msgspec.Struct):
+    name: str
+    addr: str
+    version: str
+    type: str
+
+
+def _kind(name: str) -> str | None:
+    if name.startswith(("eth", "en")):
+        return "Wired"
+    if name.startswith(("wlan", "wl")):
+        return "Wireless"
+    return None
+
+
+def _ipv4(sock: socket.socket, name: str) -> str | None:
+    packed = struct.pack("256s", name.encode()[:15])
+    try:
+        flags = struct.unpack("H", fcntl.ioctl(sock, _SIOCGIFFLAGS, packed)[16:18])[0]
+        if not flags & _IFF_UP:
+            return None
+        return socket.inet_ntoa(fcntl.ioctl(sock, _SIOCGIFADDR, packed)[20:24])
+    except OSError:  # no IPv4 address on this interface
+        return None
+
+
+def board_addresses() -> list[Address] | None:
+    """Up interfaces named eth*/en* (Wired) or wlan*/wl* (Wireless) with an IPv4 address."""
+    found: list[Address] = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for _, name in socket.if_nameindex():
+            kind = _kind(name)
+            addr = _ipv4(sock, name) if kind else None
+            if kind and addr:
+                found.append(Address(name, addr, "IPv4", kind))
+    return found or None  # Go's nil slice: null, not []
+
+
+def sim_addresses() -> list[Address] | None:
+    """The sim board is on the laptop's loopback; it never reports the laptop's own interfaces."""
+    return [Address("eth0", "127.0.0.1", "IPv4", "Wired")]

@@ -1,0 +1,114 @@
+"""``server.yaml``: NanoKVM's keys (same names and defaults, spec section 3) plus ours.
+
+Parsed once at start into msgspec Structs. A bad key or value stops the start with one line
+naming the key and what is wrong.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+import yaml
+
+from app.validation import InvalidInput, convert
+
+PortNumber = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+LogLevel = Literal["trace", "debug", "info", "warn", "warning", "error", "fatal", "panic"]
+
+
+class _Section(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    pass
+
+
+class Port(_Section, frozen=True):
+    http: PortNumber = 80
+    https: PortNumber = 443
+
+
+class Cert(_Section, frozen=True):
+    crt: str = "server.crt"
+    key: str = "server.key"
+
+
+class Logger(_Section, frozen=True):
+    level: LogLevel = "info"
+    file: str = "stdout"
+
+
+class Jwt(_Section, frozen=True):
+    secret_key: str = ""
+    refresh_token_duration: Annotated[int, msgspec.Meta(ge=0)] = 2_678_400
+    revoke_tokens_on_logout: bool = True
+
+
+class Turn(_Section, frozen=True):
+    turn_addr: str = ""
+    turn_user: str = ""
+    turn_cred: str = ""
+
+
+class Security(_Section, frozen=True):
+    login_lockout_duration: Annotated[int, msgspec.Meta(ge=0)] = 0
+    login_max_failures: Annotated[int, msgspec.Meta(ge=1)] = 5
+    # Ours: the pause after a failed login, in seconds (NanoKVM: 2 s; bad parameters and lock-outs 1.5x).
+    login_failure_delay: Annotated[float, msgspec.Meta(ge=0, le=10)] = 2.0
+
+
+class Gpio(_Section, frozen=True):
+    """Ours: how power/reset buttons and LEDs are reached. Empty line specs = NanoKVM pins (spec 7.2)."""
+
+    driver: Literal["sysfs", "cdev"] = "sysfs"
+    power_button: str = ""
+    reset_button: str = ""
+    power_led: str = ""
+    hdd_led: str = ""
+    # Longest press the API accepts, in milliseconds.
+    max_press_ms: Annotated[int, msgspec.Meta(ge=100, le=120_000)] = 20_000
+
+
+class Config(_Section, frozen=True):
+    proto: Literal["http", "https"] = "http"
+    host: str = ""
+    port: Port = Port()
+    cert: Cert = Cert()
+    logger: Logger = Logger()
+    authentication: Literal["enable", "disable"] = "enable"
+    jwt: Jwt = Jwt()
+    stun: str = "stun.l.google.com:19302"
+    turn: Turn = Turn()
+    security: Security = Security()
+    # Ours.
+    board: Literal["sim", "nanokvm"] = "nanokvm"
+    root: str = "/"
+    gpio: Gpio = Gpio()
+
+
+class ConfigError(Exception):
+    """One line for the operator: which key, what is wrong."""
+
+
+def load_config(path: Path) -> Config:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read: {err.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}:{where} not valid YAML") from None
+    if raw is None:
+        raw = {}
+    try:
+        return convert(raw, Config, strict_keys=True)
+    except InvalidInput as err:
+        raise ConfigError(f"{path}: {err}") from None
+
+
+def resolve_root(config: Config, config_path: Path) -> Path:
+    """A relative ``root`` is relative to the config file's directory."""
+    root = Path(config.root)
+    return root if root.is_absolute() else (config_path.parent / root)

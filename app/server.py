@@ -1,0 +1,58 @@
+"""The Litestar application: controllers, deny-by-default access, NanoKVM's error mapping."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from litestar import Litestar
+from litestar.static_files import create_static_files_router
+
+from app.api.access import authorize, check_routes
+from app.api.auth import AuthController
+from app.api.envelope import EXCEPTION_HANDLERS
+from app.api.openapi import openapi_config
+from app.api.vm import VmController
+from app.config import Config
+from app.runtime import build_services
+from app.services.auth.accounts import Role
+
+# Our frontend's build output; served at / when present (the README's set-up builds it).
+FRONTEND_DIST = Path(__file__).resolve().parent.parent / "frontend" / "dist"
+
+# JSON bodies are small; uploads (a later feature) set their own limit per route.
+MAX_BODY_BYTES = 1 << 20
+
+
+def create_app(config: Config, root: Path, frontend: Path = FRONTEND_DIST) -> Litestar:
+    services = build_services(config, root)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with services.running():
+            yield
+
+    handlers: list[object] = [AuthController, VmController]
+    if frontend.is_dir():
+        handlers.append(
+            create_static_files_router(
+                path="/",
+                directories=[frontend],
+                html_mode=True,
+                opt={"role": Role.PUBLIC},
+                include_in_schema=False,
+            )
+        )
+    app = Litestar(
+        route_handlers=handlers,  # type: ignore[arg-type]
+        guards=[authorize],
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=openapi_config(),
+        request_max_body_size=MAX_BODY_BYTES,
+        lifespan=[lifespan],
+        debug=False,
+    )
+    app.state.services = services
+    check_routes(app)
+    return app

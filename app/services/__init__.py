@@ -1,0 +1,1 @@
+"""The behaviour behind the API, one package or module per subsystem."""

@@ -1,0 +1,137 @@
+"""Login, password changes, logout and user administration (spec 2.3, 4.1, HEAD behaviour)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from app.config import Config
+from app.errors import ApiError
+from app.services.auth import transport
+from app.services.auth.accounts import Account, AccountError, AccountStore, Role, StoreError
+from app.services.auth.lockout import Lockout
+from app.services.auth.sessions import Session, SessionManager
+
+
+class AuthService:
+    def __init__(self, config: Config, store: AccountStore) -> None:
+        self.enabled = config.authentication == "enable"
+        self.store = store
+        self.sessions = SessionManager(store, config.jwt)
+        self.lockout = Lockout(config.security.login_lockout_duration, config.security.login_max_failures)
+        self.delay = config.security.login_failure_delay
+
+    async def pause(self, factor: float = 1.0) -> None:
+        """NanoKVM slows every failed login down (3 s bad input, 2 s bad credentials)."""
+        await asyncio.sleep(self.delay * factor)
+
+    async def refuse_if_locked(self, ip: str) -> None:
+        if self.lockout.is_locked(ip):
+            await self.pause(1.5)
+            raise ApiError(-5, "Account locked due to too many failed attempts, please try again later")
+
+    async def login(self, ip: str, username: str, wire_password: str) -> tuple[str, Account]:
+        """A token for the account, or ApiError with NanoKVM's code."""
+        try:
+            password = transport.decrypt(wire_password)
+        except transport.TransportError:
+            password = None
+        try:
+            account = await asyncio.to_thread(self.store.authenticate, username, password) if password else None
+        except StoreError:
+            await self.pause()
+            raise ApiError(-3, "authentication unavailable") from None
+        if account is None:
+            self.lockout.failure(ip)
+            await self.pause()
+            raise ApiError(-2, "invalid username or password")
+        self.lockout.success(ip)
+        return self.sessions.issue(account), account
+
+    def account(self, session: Session) -> Account:
+        try:
+            account = self.store.get(session.username)
+        except StoreError:
+            raise ApiError(-1, "get account failed") from None
+        if account is None:
+            raise ApiError(-1, "get account failed")
+        return account
+
+    def revoke(self, username: str) -> None:
+        """End every session of ``username`` now."""
+        self.store.bump_token_version(username)
+        self.sessions.revoked(username)
+
+    def logout(self, session: Session) -> None:
+        if not self.enabled or not self.sessions.revoke_on_logout:
+            return
+        try:
+            self.revoke(session.username)
+        except (AccountError, StoreError):
+            raise ApiError(-1, "failed to revoke session") from None
+
+    async def change_own_password(self, session: Session, current_wire: str, new_wire: str) -> None:
+        if not current_wire:
+            raise ApiError(-3, "current password is required")
+        try:
+            current = transport.decrypt(current_wire)
+            new = transport.decrypt(new_wire)
+        except transport.TransportError:
+            raise ApiError(-5, "invalid password") from None
+        try:
+            account = await asyncio.to_thread(self.store.authenticate, session.username, current)
+        except StoreError:
+            raise ApiError(-4, "authentication unavailable") from None
+        if account is None:
+            await self.pause()
+            raise ApiError(-3, "current password is incorrect")
+        try:
+            await asyncio.to_thread(self.store.set_password, session.username, new)
+        except AccountError as err:
+            raise ApiError(-5, str(err)) from None
+        self.sessions.revoked(session.username)
+
+    async def set_user_password(self, username: str, new_wire: str) -> None:
+        """An admin resets another user's password; the owner must change its own."""
+        try:
+            new = transport.decrypt(new_wire)
+        except transport.TransportError:
+            raise ApiError(-4, "invalid password") from None
+        target = self.store.get(username)
+        if target is None:
+            raise ApiError(-2, "user not found")
+        if target.system_account:
+            raise ApiError(-3, "the device owner must change its own password")
+        try:
+            await asyncio.to_thread(self.store.set_password, username, new)
+        except AccountError as err:
+            raise ApiError(-4, str(err)) from None
+        self.sessions.revoked(username)
+
+    async def create_user(self, username: str, password_wire: str, role: str) -> None:
+        try:
+            password = transport.decrypt(password_wire)
+        except transport.TransportError:
+            raise ApiError(-2, "invalid password") from None
+        try:
+            await asyncio.to_thread(self.store.create, username, password, role)
+        except AccountError as err:
+            code = -2 if "password" in str(err) else -3
+            raise ApiError(code, str(err)) from None
+
+    def update_user(self, actor: Session, username: str, role: str | None, enabled: bool | None) -> None:
+        try:
+            changed = self.store.update(actor.username, username, role, enabled)
+        except AccountError as err:
+            raise ApiError(-2, str(err)) from None
+        if changed:
+            self.sessions.revoked(username)
+
+    def delete_user(self, actor: Session, username: str) -> None:
+        try:
+            self.store.delete(actor.username, username)
+        except AccountError as err:
+            raise ApiError(-1, str(err)) from None
+        self.sessions.revoked(username)
+
+
+__all__ = ["AuthService", "Role"]
