@@ -28,7 +28,7 @@ test('first login, forced password change, power on, log out', async ({ page }) 
   await expect(page.getByRole('heading', { name: 'Change password' })).toBeVisible();
   await expect(page).toHaveURL(/#\/password$/);
 
-  // server-side policy check is shown (client also checks; too short never leaves the page)
+  // the 8..72-byte policy is checked before anything is sent
   await page.getByLabel('Current password').fill('admin');
   await page.getByLabel('New password', { exact: true }).fill('short');
   await page.getByLabel('Confirm new password').fill('short');

@@ -78,9 +78,10 @@ export function PasswordPage({ account, forced, onDone, onCancel, onLoggedOut }:
             value={next}
             onChange={(e) => setNext(e.target.value)}
             disabled={busy}
+            aria-describedby="pw-hint"
           />
-          <span className="hint">8 to 72 characters (bytes).</span>
         </label>
+        <span className="hint" id="pw-hint">8 to 72 characters (bytes).</span>
         <label>
           Confirm new password
           <input
