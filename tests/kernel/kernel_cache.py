@@ -178,9 +178,7 @@ def kernel_version() -> str:
             return str(found[0])
         if attempt == 0:
             apt_update()
-    raise SetupError(
-        "cannot tell the kernel version: 'apt-cache depends linux-image-amd64' names no linux-image-*"
-    )
+    raise SetupError("cannot tell the kernel version: 'apt-cache depends linux-image-amd64' names no linux-image-*")
 
 
 # --- steps ----------------------------------------------------------------------------
@@ -297,9 +295,7 @@ def setup_gpio_modules(kver: str, kdir: pathlib.Path) -> None:
 
 def _module_files(kroot: pathlib.Path, kver: str) -> list[pathlib.Path]:
     """The .ko files (dependencies first) needed to mount 9p and overlay in the initramfs."""
-    out = "".join(
-        run(["modprobe", "-d", str(kroot), "-S", kver, "--show-depends", m]) for m in INITRAMFS_MODULES
-    )
+    out = "".join(run(["modprobe", "-d", str(kroot), "-S", kver, "--show-depends", m]) for m in INITRAMFS_MODULES)
     files: list[pathlib.Path] = []
     for line in out.splitlines():
         parts = line.split()

@@ -235,8 +235,7 @@ def main(argv: list[str]) -> int:
         passed = counts["tests"] - failed - counts["skipped"]
         summary = f"{passed} passed, {failed} failed, {counts['skipped']} skipped"
     print(
-        f"kernel tier: {summary} (exit {status}) in {t_total:.1f} s "
-        f"(setup {t_setup:.1f} s, boot+tests {t_run:.1f} s)",
+        f"kernel tier: {summary} (exit {status}) in {t_total:.1f} s (setup {t_setup:.1f} s, boot+tests {t_run:.1f} s)",
         flush=True,
     )
     if status == 0 and os.environ.get("KVM_TIER_KEEP") != "1":

@@ -44,9 +44,7 @@ ATX_LINES = ("power_btn", "reset_btn", "power_led", "hdd_led")
 
 def pytest_configure(config: pytest.Config) -> None:
     if os.environ.get("KT_GUEST") != "1":
-        raise pytest.UsageError(
-            "tests/kernel/guest runs only inside the guest: use python tests/kernel/run.py"
-        )
+        raise pytest.UsageError("tests/kernel/guest runs only inside the guest: use python tests/kernel/run.py")
 
 
 class Modules:
@@ -166,9 +164,15 @@ def gpio_sim_module(modules: Modules) -> None:
     modules.probe("gpio-sim")  # pulls in irq_sim (built out of tree into extra/)
 
 
+@pytest.fixture(scope="session")
+def make_sim_chip(gpio_sim_module: None) -> type[SimChip]:
+    """For fixtures of other scopes: ``chip = make_sim_chip(label, names)``; ``chip.close()`` after."""
+    return SimChip
+
+
 @pytest.fixture
-def gpio_sim(gpio_sim_module: None) -> Iterator[SimChip]:
-    chip = SimChip(ATX_LABEL, ATX_LINES)
+def gpio_sim(make_sim_chip: type[SimChip]) -> Iterator[SimChip]:
+    chip = make_sim_chip(ATX_LABEL, ATX_LINES)
     try:
         yield chip
     finally:
