@@ -22,41 +22,41 @@ class _Section(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     pass
 
 
-class Port(_Section, frozen=True):
+class Port(_Section):
     http: PortNumber = 80
     https: PortNumber = 443
 
 
-class Cert(_Section, frozen=True):
+class Cert(_Section):
     crt: str = "server.crt"
     key: str = "server.key"
 
 
-class Logger(_Section, frozen=True):
+class Logger(_Section):
     level: LogLevel = "info"
     file: str = "stdout"
 
 
-class Jwt(_Section, frozen=True):
+class Jwt(_Section):
     secret_key: str = ""
     refresh_token_duration: Annotated[int, msgspec.Meta(ge=0)] = 2_678_400
     revoke_tokens_on_logout: bool = True
 
 
-class Turn(_Section, frozen=True):
+class Turn(_Section):
     turn_addr: str = ""
     turn_user: str = ""
     turn_cred: str = ""
 
 
-class Security(_Section, frozen=True):
+class Security(_Section):
     login_lockout_duration: Annotated[int, msgspec.Meta(ge=0)] = 0
     login_max_failures: Annotated[int, msgspec.Meta(ge=1)] = 5
     # Ours: the pause after a failed login, in seconds (NanoKVM: 2 s; bad parameters and lock-outs 1.5x).
     login_failure_delay: Annotated[float, msgspec.Meta(ge=0, le=10)] = 2.0
 
 
-class Gpio(_Section, frozen=True):
+class Gpio(_Section):
     """Ours: how power/reset buttons and LEDs are reached. Empty line specs = NanoKVM pins (spec 7.2)."""
 
     driver: Literal["sysfs", "cdev"] = "sysfs"
@@ -68,21 +68,21 @@ class Gpio(_Section, frozen=True):
     max_press_ms: Annotated[int, msgspec.Meta(ge=100, le=120_000)] = 20_000
 
 
-class Config(_Section, frozen=True):
+class Config(_Section):
     proto: Literal["http", "https"] = "http"
     host: str = ""
-    port: Port = Port()
-    cert: Cert = Cert()
-    logger: Logger = Logger()
+    port: Port = msgspec.field(default_factory=Port)
+    cert: Cert = msgspec.field(default_factory=Cert)
+    logger: Logger = msgspec.field(default_factory=Logger)
     authentication: Literal["enable", "disable"] = "enable"
-    jwt: Jwt = Jwt()
+    jwt: Jwt = msgspec.field(default_factory=Jwt)
     stun: str = "stun.l.google.com:19302"
-    turn: Turn = Turn()
-    security: Security = Security()
+    turn: Turn = msgspec.field(default_factory=Turn)
+    security: Security = msgspec.field(default_factory=Security)
     # Ours.
     board: Literal["sim", "nanokvm"] = "nanokvm"
     root: str = "/"
-    gpio: Gpio = Gpio()
+    gpio: Gpio = msgspec.field(default_factory=Gpio)
 
 
 class ConfigError(Exception):

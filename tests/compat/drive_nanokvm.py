@@ -1,0 +1,50 @@
+"""Drive our server with the real ``nanokvm`` client library; run by a venv that has one version of it.
+
+Prints one JSON object with what the client saw, for the pytest side to assert on. It uses only
+the library's public methods, as Home Assistant does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from importlib.metadata import version
+
+from nanokvm.client import NanoKVMAuthenticationFailure, NanoKVMClient
+from nanokvm.models import GpioType
+
+
+async def main(url: str, password: str) -> dict[str, object]:
+    seen: dict[str, object] = {"version": version("nanokvm")}
+    async with NanoKVMClient(url) as client:
+        try:
+            await client.authenticate("admin", "wrong-password")
+            seen["wrong_password"] = "accepted"
+        except NanoKVMAuthenticationFailure:
+            seen["wrong_password"] = "refused"
+        await client.authenticate("admin", password)
+        seen["token"] = bool(client.token)
+        info = await client.get_info()
+        seen["info"] = {"application": info.application, "image": info.image, "device_key": info.device_key}
+        seen["ips"] = [ip.addr for ip in info.ips or []]
+        seen["hardware"] = str((await client.get_hardware()).version)
+        gpio = await client.get_gpio()
+        seen["gpio_before"] = {"pwr": gpio.pwr, "hdd": gpio.hdd}
+        await client.push_button(GpioType.POWER, 200)
+        deadline = time.monotonic() + 10
+        while not (await client.get_gpio()).pwr and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        seen["gpio_after"] = (await client.get_gpio()).pwr
+        await client.logout()
+        try:
+            await client.get_info()
+            seen["after_logout"] = "answered"
+        except Exception as err:  # the library's own error type differs between versions
+            seen["after_logout"] = type(err).__name__
+    return seen
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(main(sys.argv[1], sys.argv[2]))))

@@ -1,0 +1,43 @@
+"""The real ``nanokvm`` PyPI client (1.4.1, and 1.2.0 that Home Assistant pins) against our server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, RunningApp
+
+CLIENTS = REPO / ".venv-clients"
+
+
+@pytest.mark.parametrize("client_version", ["1.4.1", "1.2.0"])
+def test_home_assistant_login_and_power(kvm: RunningApp, client_version: str) -> None:
+    python = CLIENTS / client_version / "bin" / "python"
+    if not python.exists():
+        pytest.fail(f"{python} missing: run `task test` (it creates the client venvs)")
+    out = subprocess.run(
+        [str(python), str(Path(__file__).with_name("drive_nanokvm.py")), f"{kvm.url}/api/", "admin"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout)
+    device_key = kvm.path("/device_key").read_text().strip()
+    assert seen == {
+        "version": client_version,
+        "wrong_password": "refused",
+        "token": True,
+        "info": {"application": "2.5.1", "image": "v1.4.2", "device_key": device_key},
+        "ips": ["127.0.0.1"],
+        "hardware": "Alpha",
+        "gpio_before": {"pwr": False, "hdd": False},
+        "gpio_after": True,
+        "after_logout": seen["after_logout"],
+    }
+    # Logout revoked the session: the next call was refused, not answered.
+    assert seen["after_logout"] != "answered"
