@@ -41,7 +41,7 @@ mount -t tmpfs -o mode=755 tmpfs /run
 mkdir -p /dev/pts /dev/shm
 mount -t devpts -o gid=5,mode=620 devpts /dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
-mount -t tmpfs -o mode=1777 tmpfs /tmp
+# No tmpfs on /tmp: the checkout, venv or cache may live there (the overlay is writable anyway).
 hostname kernel-tier-guest
 
 # The host may have no /lib/modules/<kver>, or another one: bind the extracted tree.
