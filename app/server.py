@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from litestar import Litestar
+from litestar.config.cors import CORSConfig
 from litestar.static_files import create_static_files_router
 
 from app.api.access import authorize, check_routes
@@ -50,6 +51,8 @@ def create_app(config: Config, root: Path, frontend: Path = FRONTEND_DIST) -> Li
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(),
         request_max_body_size=MAX_BODY_BYTES,
+        # As NanoKVM: permissive CORS only when authentication is off (then nothing is protected anyway).
+        cors_config=CORSConfig(allow_origins=["*"], allow_headers=["*"]) if not services.auth.enabled else None,
         lifespan=[lifespan],
         debug=False,
     )

@@ -1,12 +1,13 @@
-"""The OpenAPI document at ``/api/schema/openapi.json``, with our request schemas added.
+"""The OpenAPI document at ``/api/schema/openapi.json``, with our request schemas and roles added.
 
 Request bodies are parsed by ``read_body`` (case-insensitive keys, JSON or form, as gin), so
 Litestar does not see them; each route names its body Struct and it is added to the document here,
-once, on the first request for it.
+with the route's minimum role, once, on the first request for it.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -15,31 +16,35 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 
 from app import __version__
+from app.api.access import COOKIE
 from app.services.auth.accounts import Role
 
 
-def _add_request_bodies(app: Litestar, schema: dict[str, Any]) -> None:
-    bodies: list[tuple[str, str, type[msgspec.Struct]]] = []
+def _annotate(app: Litestar, schema: dict[str, Any]) -> None:
+    """Add each operation's request body Struct, its minimum role and the cookie it needs."""
+    operations: list[tuple[dict[str, Any], Role, type[msgspec.Struct] | None]] = []
     for route in app.routes:
         for handler in getattr(route, "route_handlers", ()):
-            struct = handler.opt.get("body")
-            if struct is not None:
-                for method in getattr(handler, "http_methods", ()):
-                    bodies.append((route.path, method.lower(), struct))
-    _, components = msgspec.json.schema_components(
-        [struct for *_, struct in bodies], ref_template="#/components/schemas/{name}"
-    )
-    schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
-    for path, method, struct in bodies:
-        operation = schema.get("paths", {}).get(path, {}).get(method)
-        if operation is not None:
-            ref = {"$ref": f"#/components/schemas/{struct.__name__}"}
+            role = handler.opt.get("role")
+            for method in getattr(handler, "http_methods", ()):
+                path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)  # /users/{username:str} -> {username}
+                operation = schema.get("paths", {}).get(path, {}).get(method.lower())
+                if operation is not None and isinstance(role, Role):
+                    operations.append((operation, role, handler.opt.get("body")))
+    bodies = [body for *_, body in operations if body is not None]
+    _, components = msgspec.json.schema_components(bodies, ref_template="#/components/schemas/{name}")
+    extra = schema.setdefault("components", {})
+    extra.setdefault("schemas", {}).update(components)
+    extra.setdefault("securitySchemes", {})["session"] = {"type": "apiKey", "in": "cookie", "name": COOKIE}
+    for operation, role, body in operations:
+        operation["x-minimum-role"] = role.wire
+        if role is not Role.PUBLIC:
+            operation["security"] = [{"session": []}]
+        if body is not None:
+            ref = {"$ref": f"#/components/schemas/{body.__name__}"}
             operation["requestBody"] = {
                 "required": True,
-                "content": {
-                    "application/json": {"schema": ref},
-                    "application/x-www-form-urlencoded": {"schema": ref},
-                },
+                "content": {"application/json": {"schema": ref}, "application/x-www-form-urlencoded": {"schema": ref}},
             }
 
 
@@ -50,7 +55,7 @@ class _DocumentedJson(JsonRenderPlugin):
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
         if not self._patched:
-            _add_request_bodies(request.app, openapi_schema)
+            _annotate(request.app, openapi_schema)
             self._patched = True
         return super().render(request, openapi_schema)
 
