@@ -349,33 +349,44 @@ def setup_initramfs(kver: str, kdir: pathlib.Path) -> pathlib.Path:
     return target
 
 
-def setup() -> Kernel:
-    """Make sure everything is in the cache (idempotent, under the cache lock)."""
-    cache = cache_dir()
-    cache.mkdir(parents=True, exist_ok=True)
-    with locked(cache / ".lock"):
-        apt_install(HOST_PACKAGES)
-        kver = kernel_version()
-        if not re.fullmatch(r"[\w.+-]+", kver):
-            raise SetupError(f"odd kernel version {kver!r}")
-        kdir = cache / kver
-        kdir.mkdir(exist_ok=True)
-        setup_kernel(kver, kdir)
-        setup_gpio_modules(kver, kdir)
-        initramfs = setup_initramfs(kver, kdir)
-        return Kernel(kver, kdir, kdir / "kroot", kdir / "vmlinux", initramfs)
+def _prune_other_kernels(cache: pathlib.Path, keep: str) -> None:
+    """Drop cached kernels other than ``keep`` (called under the exclusive lock)."""
+    for old in cache.iterdir():
+        if old.is_dir() and old.name != keep and (old / "kernel.done").exists():
+            log(f"removing the cached kernel {old.name}")
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _setup_locked(cache: pathlib.Path) -> Kernel:
+    apt_install(HOST_PACKAGES)
+    kver = kernel_version()
+    if not re.fullmatch(r"[\w.+-]+", kver):
+        raise SetupError(f"odd kernel version {kver!r}")
+    kdir = cache / kver
+    kdir.mkdir(exist_ok=True)
+    setup_kernel(kver, kdir)
+    setup_gpio_modules(kver, kdir)
+    initramfs = setup_initramfs(kver, kdir)
+    _prune_other_kernels(cache, kver)
+    return Kernel(kver, kdir, kdir / "kroot", kdir / "vmlinux", initramfs)
 
 
 @contextmanager
-def shared_lock() -> Iterator[None]:
-    """Shared lock on the cache while a guest reads from it (set-up takes it exclusively)."""
-    path = cache_dir() / ".lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
+def session() -> Iterator[Kernel]:
+    """Set up (idempotent) under the exclusive cache lock, then hold the lock shared while the
+    caller boots the guest, so no other run rebuilds or prunes what the guest reads."""
+    cache = cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    with locked(cache / ".lock") as fd:
+        kernel = _setup_locked(cache)
         fcntl.flock(fd, fcntl.LOCK_SH)
-        yield
-    finally:
-        os.close(fd)
+        yield kernel
+
+
+def setup() -> Kernel:
+    """Make sure everything is in the cache (idempotent, under the cache lock)."""
+    with session() as kernel:
+        return kernel
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ Environment:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import shutil
@@ -194,23 +195,21 @@ def main(argv: list[str]) -> int:
     reason = preflight()
     if reason:
         return cannot_run(reason)
-    try:
-        kernel = kernel_cache.setup()
-    except kernel_cache.SetupError as exc:
-        return cannot_run(f"set-up failed: {exc}")
-    except OSError as exc:
-        return cannot_run(f"set-up failed: {exc}")
-    if shutil.which("qemu-system-x86_64") is None:
-        return cannot_run("qemu-system-x86_64 is still missing after set-up")
-    t_setup = time.monotonic() - t_start
-    if setup_only:
-        print(f"kernel tier: cache ready for {kernel.kver} in {t_setup:.1f} s ({kernel.dir})")
-        return 0
+    with contextlib.ExitStack() as stack:
+        try:
+            kernel = stack.enter_context(kernel_cache.session())
+        except (kernel_cache.SetupError, OSError) as exc:
+            return cannot_run(f"set-up failed: {exc}")
+        if shutil.which("qemu-system-x86_64") is None:
+            return cannot_run("qemu-system-x86_64 is still missing after set-up")
+        t_setup = time.monotonic() - t_start
+        if setup_only:
+            print(f"kernel tier: cache ready for {kernel.kver} in {t_setup:.1f} s ({kernel.dir})")
+            return 0
 
-    out = pathlib.Path(tempfile.mkdtemp(prefix="kernel-tier-"))
-    print(f"kernel tier: booting {kernel.kver} under TCG (out: {out})", flush=True)
-    t_boot = time.monotonic()
-    with kernel_cache.shared_lock():
+        out = pathlib.Path(tempfile.mkdtemp(prefix="kernel-tier-"))
+        print(f"kernel tier: booting {kernel.kver} under TCG (out: {out})", flush=True)
+        t_boot = time.monotonic()
         rc, timed_out = boot(kernel, out, pytest_args)
     t_run = time.monotonic() - t_boot
     t_total = time.monotonic() - t_start
