@@ -79,7 +79,10 @@ class SimHost:
             return
         held = now - self._power_pressed_at
         self._power_pressed_at = None
-        if not self._press_booted and held < FORCE_OFF_SECONDS and self.state is PowerState.ON:
+        if held >= FORCE_OFF_SECONDS:
+            # Released right at the limit, perhaps before a tick saw the hold: still a forced off.
+            self._enter(PowerState.OFF)
+        elif not self._press_booted and self.state is PowerState.ON:
             self._enter(PowerState.SHUTTING_DOWN)
 
     def _advance(self, now: float) -> None:

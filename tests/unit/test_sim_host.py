@@ -81,3 +81,11 @@ def test_hdd_blinks_while_booting(pc: SimHost, tmp_path: Path) -> None:
         seen.add(led(tmp_path / "hdd"))
         time.sleep(0.02)
     assert seen == {True, False}
+
+
+def test_release_exactly_at_the_limit_forces_off(pc: SimHost, monkeypatch: pytest.MonkeyPatch) -> None:
+    press(pc, "power", 0.05)
+    wait_for(pc, PowerState.ON)
+    monkeypatch.setattr(pc, "_tick", lambda: None)  # no tick sees the hold: only the release can
+    press(pc, "power", sim.FORCE_OFF_SECONDS)
+    assert pc.state is PowerState.OFF
