@@ -101,10 +101,6 @@ async function login(page: import('@playwright/test').Page, user: string, passwo
 }
 
 test('force off holds power for 5 s (confirmed first) and the host goes off', async ({ page }) => {
-  // Known sim-board bug (app/sim/host.py): a press released after exactly >= 5 s is not
-  // treated as a force-off unless the 50 ms tick happens to land inside the hold, so the host
-  // stays on. Remove this line once the sim forces off on release when held >= 5 s.
-  test.fail(process.env.E2E_SIM_FORCE_OFF_FIXED !== '1', 'sim host ignores a 5 s hold that ends before its tick sees it');
   await login(page, 'admin', NEW_PASSWORD);
   const led = page.getByTestId('led-power');
   const power = page.getByRole('button', { name: 'Power', exact: true });
