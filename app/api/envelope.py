@@ -106,6 +106,6 @@ async def read_body(request: Request[Any, Any, Any], struct: type[S]) -> S:
         raise InvalidInput("empty body")
     try:
         value = msgspec.json.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # RecursionError: nesting deeper than msgspec allows
         raise InvalidInput("body is not valid JSON") from None
     return convert(value, struct)
