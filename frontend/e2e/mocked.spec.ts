@@ -114,3 +114,20 @@ test('locked-out login shows the lockout message', async ({ page }) => {
   await page.getByRole('button', { name: 'Log in' }).click();
   await expect(page.getByRole('alert')).toContainText(/too many failed attempts/i);
 });
+
+test('voluntary password change can be cancelled', async ({ page }) => {
+  await mockApi(page, 'user');
+  await page.goto('/');
+  await page.getByRole('button', { name: 'Change password' }).click();
+  await expect(page.getByRole('heading', { name: 'Change password' })).toBeVisible();
+  await expect(page).toHaveURL(/#\/password$/);
+  // client-side checks before anything is sent
+  await page.getByLabel('Current password').fill('old-password');
+  await page.getByLabel('New password', { exact: true }).fill('new-password-1');
+  await page.getByLabel('Confirm new password').fill('new-password-2');
+  await page.getByRole('button', { name: 'Change password' }).click();
+  await expect(page.getByRole('alert')).toHaveText('The new passwords do not match.');
+  await page.getByRole('button', { name: 'Cancel' }).click();
+  await expect(page.getByTestId('user')).toContainText('alice');
+  await expect(page).toHaveURL(/#\/$/);
+});
