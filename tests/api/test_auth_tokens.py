@@ -226,3 +226,37 @@ def test_sessions_across_a_restart(tmp_path: Path, extra: dict[str, object], sur
         assert status(second, token) == (200 if survives else 401)
     finally:
         second.stop()
+
+
+# --- which cookie counts (spec 2.5) -------------------------------------------------------------------
+
+
+def test_only_the_first_token_cookie_counts(signed: RunningApp) -> None:
+    """NanoKVM reads the first ``nano-kvm-token`` cookie; a browser lists the more specific (longer path),
+    then the older one first, so a stale duplicate must not override the cookie the browser ranks first.
+    """
+    token = signed.login().cookies["nano-kvm-token"]
+    url = f"{signed.url}/api/auth/account"
+
+    def with_cookie(header: str) -> int:
+        return httpx.get(url, headers={"Cookie": header}).status_code
+
+    assert with_cookie(f"other=1; nano-kvm-token={token}; more=2") == 200
+    assert with_cookie(f"nano-kvm-token=stale; nano-kvm-token={token}") == 401
+    assert with_cookie(f"nano-kvm-token={token}; nano-kvm-token=stale") == 200
+
+
+def test_logout_keeps_tokens_when_revocation_is_off(tmp_path: Path) -> None:
+    """``jwt.revokeTokensOnLogout: false`` (only honoured with a fixed secret): logout just clears the cookie."""
+    app = start_app(tmp_path, {"jwt": {"secretKey": SECRET, "revokeTokensOnLogout": False}})
+    try:
+        client = app.login()
+        token = client.cookies["nano-kvm-token"]
+        assert client.post("/api/auth/logout").json()["code"] == 0
+        assert status(app, token) == 200
+        # Other revocations still apply.
+        body = {"currentPassword": encrypt("admin"), "password": encrypt("password-2")}
+        assert app.login().post("/api/auth/password", json=body).json()["code"] == 0
+        assert status(app, token) == 401
+    finally:
+        app.stop()
