@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from urllib.parse import quote
 
@@ -194,4 +195,15 @@ def test_successful_login_resets_the_failure_count(app_factory: Callable[..., Ru
     assert curl_login(client, "admin", "admin").json()["code"] == 0
     for attempt in range(2):  # two more: 4 failures in the window, but a success came between
         assert curl_login(client, "admin", f"again-{attempt}").json()["code"] == -2
+    assert curl_login(client, "admin", "admin").json()["code"] == 0
+
+
+def test_lock_ends_after_the_lockout_duration(app_factory: Callable[..., RunningApp]) -> None:
+    app = app_factory({"security": {"loginLockoutDuration": 1, "loginMaxFailures": 2}})
+    client = app.client()
+    for attempt in range(2):
+        assert curl_login(client, "admin", f"wrong-{attempt}").json()["code"] == -2
+    locked_at = time.monotonic()
+    assert curl_login(client, "admin", "admin").json()["code"] == -5
+    time.sleep(max(0.0, locked_at + 1.2 - time.monotonic()))
     assert curl_login(client, "admin", "admin").json()["code"] == 0

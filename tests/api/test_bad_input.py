@@ -57,6 +57,8 @@ BAD_CIPHERTEXTS: dict[str, Callable[[], str]] = {
     "all-padding-empty-password": lambda: openssl_nopad(b"\x10" * 16),
     "not-utf8": lambda: openssl_nopad(b"\xff\xfe\xfd" + b"\x0d" * 13),
     "plain-password": lambda: "admin",
+    "nul-in-password": lambda: encrypt("adm\x00in"),
+    "longer-than-bcrypt-allows": lambda: encrypt("admin" * 20),
 }
 
 
@@ -115,6 +117,15 @@ def test_malformed_ciphertext_is_a_failed_login(board: RunningApp, make: Callabl
     assert "set-cookie" not in answer.headers
     assert board.path("/etc/kvm/pwd").read_bytes() == before
     assert_alive(board)
+
+
+@pytest.mark.parametrize("username", ["a" * 500_000, "admin\x00", "ADMIN", "admin ", "\u00e9", "../../etc/shadow"])
+def test_odd_usernames_are_a_failed_login(board: RunningApp, username: str) -> None:
+    before = board.path("/etc/kvm/pwd").read_bytes()
+    answer = board.client().post("/api/auth/login", json={"username": username, "password": encrypt("admin")})
+    assert answer.status_code == 200
+    assert answer.json() == LOGIN_REFUSED
+    assert board.path("/etc/kvm/pwd").read_bytes() == before
 
 
 def test_padding_is_stripped_by_its_last_byte_only(board: RunningApp) -> None:
