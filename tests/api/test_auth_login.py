@@ -172,6 +172,11 @@ def test_lockout_counts_failures_per_ip(app_factory: Callable[..., RunningApp]) 
     assert "set-cookie" not in locked.headers
     # Per IP, not per account: bob, never wrong, is locked out from this address too.
     assert curl_login(app.client(), "bob", "bob-password").json()["code"] == -5
+    # Keyed by the TCP peer: a client-supplied forwarding header does not get around it.
+    spoofed = curl_login(
+        app.client(), "admin", "admin", **{"X-Forwarded-For": "203.0.113.7", "X-Real-IP": "203.0.113.7"}
+    )
+    assert spoofed.json()["code"] == -5
     # Sessions opened before the lock still work; the lock is on logging in.
     assert admin.get("/api/auth/account").json()["code"] == 0
 
