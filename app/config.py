@@ -68,6 +68,20 @@ class Gpio(_Section):
     max_press_ms: Annotated[int, msgspec.Meta(ge=100, le=120_000)] = 20_000
 
 
+class Video(_Section):
+    """Ours: where the picture comes from."""
+
+    # v4l2 (an HDMI capture device), sim (the sim host's screen), file (a looped MJPEG or video file);
+    # "" = the board's own: sim on the sim board, v4l2 on a real one.
+    source: Literal["", "v4l2", "sim", "file"] = ""
+    device: str = "/dev/video0"
+    format: Literal["auto", "mjpeg", "yuyv"] = "auto"
+    file: str = ""
+    # The native picture size: the sim screen's size, the size asked of a V4L2 device.
+    width: Annotated[int, msgspec.Meta(ge=160, le=7680)] = 1920
+    height: Annotated[int, msgspec.Meta(ge=120, le=4320)] = 1080
+
+
 class Config(_Section):
     proto: Literal["http", "https"] = "http"
     host: str = ""
@@ -83,6 +97,7 @@ class Config(_Section):
     board: Literal["sim", "nanokvm"] = "nanokvm"
     root: str = "/"
     gpio: Gpio = msgspec.field(default_factory=Gpio)
+    video: Video = msgspec.field(default_factory=Video)
 
 
 class ConfigError(Exception):

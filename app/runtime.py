@@ -5,19 +5,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from app.board import network
 from app.board.atx import Atx, hardware_version, pins_for
 from app.board.gpio import sysfs_number
+from app.board.video import FrameSource, NoSignal
 from app.config import Config
 from app.paths import DeviceRoot
 from app.services.auth.accounts import AccountStore
 from app.services.auth.service import AuthService
 from app.services.device import DeviceService
+from app.services.events import EventBus
 from app.services.power import PowerService
+from app.services.video.capture import Capture
+from app.services.video.hdmi import Hdmi
+from app.services.video.screen import ScreenSettings
 from app.sim.host import SimHost
 from app.sim.state import prepare_sim_root
 
@@ -36,10 +41,15 @@ class Services:
     power: PowerService
     device: DeviceService
     sim_host: SimHost | None
+    bus: EventBus
+    screen: ScreenSettings
+    capture: Capture
+    hdmi: Hdmi
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """Background work for the app's lifetime."""
+        self.bus.bind(asyncio.get_running_loop())
         if self.sim_host is not None:
             self.sim_host.start()
         refresher = asyncio.create_task(self._refresh_accounts())
@@ -75,6 +85,9 @@ def build_services(config: Config, root_path: Path) -> Services:
 
         sim_host = SimHost(power_led=led(pins.power_led) or root("/dev/null"), hdd_led=led(pins.hdd_led))
     atx = Atx(root, config.gpio, hardware, on_button=sim_host.button if sim_host else None)
+    bus = EventBus()
+    screen = ScreenSettings(root)
+    capture = Capture(_video_source(config, root, sim_host), screen, bus)
     store = AccountStore(root("/etc/kvm/pwd"))
     store.refresh()  # first start: writes admin/admin (must change password)
     return Services(
@@ -85,4 +98,31 @@ def build_services(config: Config, root_path: Path) -> Services:
         power=PowerService(atx, config.gpio.max_press_ms),
         device=DeviceService(root, hardware, network.sim_addresses if sim else network.board_addresses),
         sim_host=sim_host,
+        bus=bus,
+        screen=screen,
+        capture=capture,
+        hdmi=Hdmi(root, capture),
     )
+
+
+def _video_source(config: Config, root: DeviceRoot, sim_host: SimHost | None) -> Callable[[], FrameSource]:
+    """How the capture loop opens its source; the drivers are imported only when it first does."""
+    video = config.video
+    kind = video.source or ("sim" if sim_host is not None else "v4l2")
+
+    def open_source() -> FrameSource:
+        if kind == "sim":
+            if sim_host is None:
+                raise NoSignal(-1, "video source sim needs board: sim")
+            from app.sim.screen import SimScreenSource
+
+            return SimScreenSource(sim_host, video.width, video.height)
+        if kind == "file":
+            from app.board.video.file import FileSource
+
+            return FileSource(Path(video.file))
+        from app.board.video.v4l2 import V4l2Source
+
+        return V4l2Source(root(video.device), video.format, video.width, video.height)
+
+    return open_source

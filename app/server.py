@@ -14,6 +14,8 @@ from app.api.access import authorize, check_routes
 from app.api.auth import AuthController
 from app.api.envelope import EXCEPTION_HANDLERS
 from app.api.openapi import openapi_config
+from app.api.screen import ScreenController
+from app.api.stream import StreamController, mjpeg_stream
 from app.api.vm import VmController
 from app.config import Config
 from app.runtime import build_services
@@ -34,7 +36,7 @@ def create_app(config: Config, root: Path, frontend: Path = FRONTEND_DIST) -> Li
         async with services.running():
             yield
 
-    handlers: list[object] = [AuthController, VmController]
+    handlers: list[object] = [AuthController, VmController, ScreenController, StreamController, mjpeg_stream]
     if frontend.is_dir():
         handlers.append(
             create_static_files_router(

@@ -54,3 +54,11 @@ def delete(path: str | list[str], *, role: Role, **kwargs: Any) -> RouteDecorato
 def services(request: Req) -> Any:
     """The app's Services (typed as Any here to keep the API layer free of import cycles)."""
     return request.app.state.services
+
+
+def asgi(path: str, *, role: Role, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+    """A raw ASGI route (streams that need the connection itself), with its role like every route."""
+    if not isinstance(role, Role):
+        raise TypeError(f"route {path}: role must be a Role")
+    route: Callable[[Callable[..., Any]], Any] = litestar.asgi(path, role=role, **kwargs)
+    return route

@@ -61,6 +61,11 @@ class SimHost:
                 self._enter(PowerState.BOOTING)
         self._tick()
 
+    def snapshot(self) -> tuple[PowerState, float]:
+        """The power state and the seconds spent in it (what the screen shows)."""
+        with self._lock:
+            return self.state, time.monotonic() - self._since
+
     # --- the model -------------------------------------------------------------------------
 
     def _enter(self, state: PowerState) -> None:

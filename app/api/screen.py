@@ -1,0 +1,67 @@
+"""``/api/vm/screen`` and ``/api/vm/hdmi*`` (spec 4.2, 6.5)."""
+
+from __future__ import annotations
+
+import msgspec
+from litestar import Controller
+
+from app.api.envelope import Envelope, ok, read_body
+from app.api.routing import Req, get, post, services
+from app.api.schemas import Required
+from app.errors import ApiError
+from app.services.auth.accounts import Role
+from app.services.video.hdmi import HdmiState
+from app.validation import InvalidInput
+
+
+class ScreenRequest(msgspec.Struct):
+    type: Required
+    value: int
+
+
+class TimeoutRequest(msgspec.Struct):
+    minutes: int
+
+
+class ScreenController(Controller):
+    path = "/api/vm"
+
+    @post("/screen", role=Role.USER, body=ScreenRequest)
+    async def screen(self, request: Req) -> Envelope[None]:
+        try:
+            body = await read_body(request, ScreenRequest)
+        except InvalidInput:
+            raise ApiError(-1, "invalid arguments") from None
+        try:
+            services(request).screen.apply(body.type, body.value)
+        except OSError:
+            raise ApiError(-2, "update screen failed") from None
+        return ok()
+
+    @get("/hdmi", role=Role.VIEWER)
+    async def hdmi(self, request: Req) -> Envelope[HdmiState]:
+        return ok(services(request).hdmi.state())
+
+    @post("/hdmi/reset", role=Role.USER)
+    async def hdmi_reset(self, request: Req) -> Envelope[None]:
+        await services(request).hdmi.reset()
+        return ok()
+
+    @post("/hdmi/enable", role=Role.ADMIN)
+    async def hdmi_enable(self, request: Req) -> Envelope[None]:
+        services(request).hdmi.enable()
+        return ok()
+
+    @post("/hdmi/disable", role=Role.ADMIN)
+    async def hdmi_disable(self, request: Req) -> Envelope[None]:
+        services(request).hdmi.disable()
+        return ok()
+
+    @post("/hdmi/timeout", role=Role.ADMIN, body=TimeoutRequest)
+    async def hdmi_timeout(self, request: Req) -> Envelope[None]:
+        try:
+            body = await read_body(request, TimeoutRequest)
+        except InvalidInput:
+            raise ApiError(-1, "invalid arguments") from None
+        services(request).hdmi.set_idle_timeout(body.minutes)
+        return ok()

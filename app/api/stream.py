@@ -1,0 +1,138 @@
+"""``/api/stream/mjpeg`` and frame detect (spec 4.4, 6.4).
+
+The stream is a raw ASGI handler: NanoKVM sends no headers before the first frame, and each viewer
+is paced by what its connection has delivered (see ``pacing``) so a slow viewer sees the present.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+from typing import Annotated
+
+import msgspec
+from litestar import Controller
+from litestar.exceptions import NotFoundException
+from litestar.types import Receive, Scope, Send
+
+from app.api.envelope import Envelope, ok, read_body
+from app.api.routing import Req, asgi, get, post, services
+from app.errors import ApiError
+from app.services.auth.accounts import Role
+from app.services.video.capture import DETECT_INTERVAL, Capture
+from app.services.video.pacing import TcpPacer
+from app.validation import InvalidInput
+
+# How many bytes may still be on the way to a viewer when the next frame is sent.
+IN_FLIGHT_SLACK = 16 * 1024
+PACE_POLL_MIN, PACE_POLL_MAX = 0.002, 0.05
+
+
+class DetectRequest(msgspec.Struct):
+    enabled: bool | None = None
+
+
+class DetectState(msgspec.Struct):
+    enabled: bool
+
+
+class DetectStopRequest(msgspec.Struct):
+    duration: Annotated[int, msgspec.Meta(ge=0, le=300)] = 10
+
+
+def _headers() -> list[tuple[bytes, bytes]]:
+    return [
+        (b"content-type", b"multipart/x-mixed-replace; boundary=frame"),
+        (b"cache-control", b"no-cache"),
+        (b"connection", b"keep-alive"),
+        (b"pragma", b"no-cache"),
+        (b"x-server-date", email.utils.formatdate(localtime=True).encode()),
+    ]
+
+
+async def _wait_delivered(pacer: TcpPacer, sent: int) -> None:
+    """Until all but IN_FLIGHT_SLACK of ``sent`` bytes are acknowledged by the viewer."""
+    delay = PACE_POLL_MIN
+    while sent - pacer.acked() > IN_FLIGHT_SLACK:
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, PACE_POLL_MAX)
+
+
+async def _cancel_on_disconnect(receive: Receive, task: asyncio.Task[None]) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    task.cancel()
+
+
+async def _stream(capture: Capture, scope: Scope, receive: Receive, send: Send) -> None:
+    async with capture.viewer():
+        frame = await capture.next_frame(0)  # headers only go out with the first frame, as NanoKVM
+        await send({"type": "http.response.start", "status": 200, "headers": _headers()})
+        pacer = TcpPacer.for_scope(scope)
+        sent = 0
+        try:
+            while True:
+                await send({"type": "http.response.body", "body": frame.part, "more_body": True})
+                sent += len(frame.part)
+                frame = await capture.next_frame(frame.seq)
+                if pacer is not None:
+                    await _wait_delivered(pacer, sent)
+                    frame = capture.latest or frame  # what was waiting may be stale by now
+        finally:
+            if pacer is not None:
+                pacer.close()
+
+
+@asgi("/api/stream/mjpeg", role=Role.VIEWER)
+async def mjpeg_stream(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope.get("method") not in ("GET", "HEAD"):
+        raise NotFoundException()
+    capture: Capture = scope["app"].state.services.capture
+    task = asyncio.current_task()
+    assert task is not None
+    watcher = asyncio.create_task(_cancel_on_disconnect(receive, task))
+    try:
+        await _stream(capture, scope, receive, send)
+    except asyncio.CancelledError:
+        if not watcher.done():
+            raise
+    except OSError:
+        pass  # the viewer went away mid-send
+    finally:
+        watcher.cancel()
+
+
+class StreamController(Controller):
+    path = "/api/stream"
+
+    @get("/mjpeg/detect", role=Role.VIEWER)
+    async def detect_state(self, request: Req) -> Envelope[DetectState]:
+        return ok(DetectState(services(request).capture.detect_interval > 0))
+
+    @post("/mjpeg/detect", role=Role.USER, body=DetectRequest)
+    async def detect(self, request: Req) -> Envelope[DetectState]:
+        capture: Capture = services(request).capture
+        body = DetectRequest()
+        if (await request.body()).strip():
+            try:
+                body = await read_body(request, DetectRequest)
+            except InvalidInput:
+                raise ApiError(-1, "invalid parameters") from None
+        enabled = body.enabled if body.enabled is not None else not capture.detect_interval  # no body: toggle
+        capture.detect_interval = DETECT_INTERVAL if enabled else 0
+        return ok(DetectState(enabled))
+
+    @post("/mjpeg/detect/stop", role=Role.USER, body=DetectStopRequest)
+    async def detect_stop(self, request: Req) -> Envelope[None]:
+        """Detection off for ``duration`` seconds inside the request, then on (even if it was off)."""
+        body = DetectStopRequest()
+        if (await request.body()).strip():
+            try:
+                body = await read_body(request, DetectStopRequest)
+            except InvalidInput:
+                raise ApiError(-1, "invalid parameters") from None
+        capture: Capture = services(request).capture
+        capture.detect_interval = 0
+        await asyncio.sleep(body.duration or 10)
+        capture.detect_interval = DETECT_INTERVAL
+        return ok()

@@ -1,0 +1,217 @@
+"""One capture loop per source, off the event loop, shared by every viewer.
+
+The loop runs in a thread while anyone watches: it reads a frame from the source, builds the
+multipart part once, and publishes it as the latest frame. Viewers always take the latest frame,
+so a slow viewer skips frames and never holds back the capture or the others, and every viewer
+is handed the same bytes object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from app.board.video import Captured, FrameSource, NoSignal
+from app.board.video import jpeg as jpg
+from app.services.events import EventBus
+from app.services.video.screen import ScreenSettings
+
+log = logging.getLogger(__name__)
+
+# Frame detect (spec 6.4): NanoKVM's interval; 0 = off (the default until the page enables it).
+DETECT_INTERVAL = 60
+# After a failed read, wait this long before reopening the source.
+REOPEN_DELAY = 1.0
+
+CAPTURE_MESSAGES = {
+    -1: "No image captured",
+    -2: "Encoder error",
+    -3: "Image buffer full",
+    -4: "Changing image resolution",
+    -5: "Retrieving image",
+    -6: "Unsupported HDMI resolution",
+    -7: "HDMI input resolution error",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    seq: int
+    part: bytes  # the whole multipart part: boundary, headers, JPEG, CRLF
+    jpeg_size: int
+    captured: float  # wall-clock capture time (the X-Timestamp header)
+    width: int
+    height: int
+
+
+def multipart_part(jpeg: bytes, captured: float) -> bytes:
+    head = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\nX-Timestamp: %.6f\r\n\r\n" % (
+        len(jpeg),
+        captured,
+    )
+    return b"".join((head, jpeg, b"\r\n"))
+
+
+class Capture:
+    def __init__(
+        self, open_source: Callable[[], FrameSource], settings: ScreenSettings, bus: EventBus, mode: str = "mjpeg"
+    ) -> None:
+        self._open_source = open_source
+        self.settings = settings
+        self.bus = bus
+        self.mode = mode
+        self.detect_interval = 0
+        self.enabled = True
+        self.idle_timeout_minutes = 0
+        self.latest: Frame | None = None
+        self.viewers = 0
+        self.signal = False
+        self._status: tuple[bool, int] | None = None
+        self._source: FrameSource | None = None
+        self._restart = threading.Event()
+        self._running = False
+        self._running_lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._new_frame = asyncio.Event()
+        self._idle_close: asyncio.TimerHandle | None = None
+        self._seq = 0
+
+    # --- viewers (event loop) --------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def viewer(self) -> AsyncIterator[Capture]:
+        self._loop = asyncio.get_running_loop()
+        if self._idle_close is not None:
+            self._idle_close.cancel()
+            self._idle_close = None
+        with self._running_lock:
+            self.viewers += 1
+            if not self._running:  # the thread decides to stop under the same lock: no lost start
+                self._running = True
+                threading.Thread(target=self._run, name="capture", daemon=True).start()
+        try:
+            yield self
+        finally:
+            with self._running_lock:
+                self.viewers -= 1
+            if self.viewers == 0 and self.idle_timeout_minutes:
+                self._idle_close = self._loop.call_later(self.idle_timeout_minutes * 60, self._close_if_idle)
+
+    async def next_frame(self, after: int) -> Frame:
+        """The newest frame with a sequence number above ``after`` (waits for one)."""
+        while self.latest is None or self.latest.seq <= after:
+            await self._new_frame.wait()
+        return self.latest
+
+    def _publish(self, frame: Frame) -> None:
+        self.latest = frame
+        event, self._new_frame = self._new_frame, asyncio.Event()
+        event.set()
+
+    def _close_if_idle(self) -> None:
+        self._idle_close = None
+        if self.viewers == 0:
+            self.restart()  # the thread is gone; this only drops the source
+
+    # --- control ---------------------------------------------------------------------------
+
+    def restart(self) -> None:
+        """Drop the source (HDMI reset, settings that need a reopen); the loop reopens it."""
+        self._restart.set()
+        with self._running_lock:
+            if not self._running:
+                self._close_source()
+
+    def _close_source(self) -> None:
+        source, self._source = self._source, None
+        if source is not None:
+            try:
+                source.close()
+            except OSError:
+                log.warning("closing the video source failed", exc_info=True)
+
+    # --- the capture thread ----------------------------------------------------------------
+
+    def _status_changed(self, result: int) -> None:
+        ok = result >= 0
+        self.signal = ok
+        if self._status == (ok, result):
+            return
+        self._status = (ok, result)
+        message = "" if ok else CAPTURE_MESSAGES.get(result, "Capture failed")
+        severity = "" if ok else ("warning" if result in (-4, -5) else "error")
+        updated = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{time.time_ns() % 10**9:09d}Z"
+        self.bus.publish(
+            "capture-status",
+            {
+                "ok": ok,
+                "result": result,
+                "message": message,
+                "mode": self.mode,
+                "severity": severity,
+                "updatedAt": updated,
+            },
+            key=f"capture-status:{self.mode}",
+        )
+
+    def _read(self, width: int, height: int, quality: int) -> Captured:
+        if not self.enabled:
+            self._close_source()
+            return jpg.no_signal(width, height, quality, "HDMI capture disabled")
+        if self._restart.is_set():
+            self._restart.clear()
+            self._close_source()
+        try:
+            if self._source is None:
+                self._source = self._open_source()
+            captured = self._source.read(width, height, quality)
+        except NoSignal as err:
+            self._status_changed(err.code)
+            self._close_source()
+            time.sleep(REOPEN_DELAY)
+            return jpg.no_signal(width, height, quality)
+        self._status_changed(0)
+        return captured
+
+    def _run(self) -> None:
+        previous: bytes | None = None
+        next_tick = time.monotonic()
+        while True:
+            with self._running_lock:
+                if self.viewers == 0:
+                    self._running = False
+                    return
+            width, height, quality, fps = self.settings.snapshot()
+            try:
+                captured = self._read(width, height, quality)
+            except Exception:  # a broken driver must not kill the stream for good
+                log.exception("video capture failed")
+                self._status_changed(-2)
+                time.sleep(REOPEN_DELAY)
+                continue
+            # Frame detect: an unchanged picture is not sent again (the sim hands out the same object).
+            unchanged = captured.jpeg is previous or captured.jpeg == previous
+            if not (self.detect_interval and unchanged) and self._loop is not None:
+                self._seq += 1
+                now = time.time()
+                frame = Frame(
+                    self._seq,
+                    multipart_part(captured.jpeg, now),
+                    len(captured.jpeg),
+                    now,
+                    captured.width,
+                    captured.height,
+                )
+                self._loop.call_soon_threadsafe(self._publish, frame)
+            previous = captured.jpeg
+            next_tick += 1 / fps
+            delay = next_tick - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            else:
+                next_tick = time.monotonic()  # behind: do not try to catch up with a burst
