@@ -6,19 +6,16 @@ every import counts. Fixtures:
 * ``modules``  -- modprobe/insmod helpers (session);
 * ``gpio_sim`` -- a gpio-sim chip labelled ``kvm-atx`` with lines
   ``power_btn reset_btn power_led hdd_led`` (per test), with the "ATX board" side
-  (``sim_gpioN/{value,pull}``) exposed as methods.
+  (``sim_gpioN/{value,pull}``) exposed as methods;
+* ``gadget_modules`` (session) / ``usb_host`` (per test) -- dummy_hcd + libcomposite +
+  the gadget functions and their host-side drivers; ``usb_host`` is a ``kt_usb.UsbHost``
+  that builds configfs gadgets and finds their host-side nodes, and removes every gadget
+  it made afterwards (see kt_usb.py);
+* ``vivid_module`` (session) / ``vivid`` (per test) -- vivid with an HDMI input, a
+  ``kt_v4l2.Vivid`` on ``/dev/videoN`` with input 3 selected and signal restored
+  afterwards (see kt_v4l2.py).
 
-Adding a fixture for another kernel facility (see tests/kernel/README.md):
-
-* USB gadget: ``modules.probe("dummy_hcd", "libcomposite", "usb_f_hid", ...)``, build
-  the gadget under ``CONFIGFS / "usb_gadget" / NAME``, write ``dummy_udc.0`` to ``UDC``,
-  yield the gadget dir plus the host-side nodes (/dev/hidraw*, /dev/input/event*,
-  /dev/sd*), and tear configfs down in reverse order;
-* video: ``modules.probe("vivid", "n_devs=1", "node_types=0x1", "input_types=0xe4")``
-  (one modprobe per module when passing parameters), yield ``/dev/video0`` (input 3 is
-  HDMI), ``modules.remove("vivid")`` afterwards.
-
-Keep such fixtures function- or session-scoped objects with no heavy imports at module
+Keep fixtures function- or session-scoped objects with no heavy imports at module
 level; import cv2 & co. inside the test that needs them.
 """
 
@@ -31,6 +28,8 @@ import sys
 import time
 from collections.abc import Iterator
 
+import kt_usb
+import kt_v4l2
 import pytest
 
 SRC = os.environ.get("KT_SRC", str(pathlib.Path.cwd()))
@@ -69,6 +68,12 @@ class Modules:
 
     def loaded(self, name: str) -> bool:
         return pathlib.Path("/sys/module", name.replace("-", "_")).exists()
+
+    def probe_available(self, *names: str) -> list[str]:
+        """``modprobe -a`` what exists of ``names``; returns the ones that loaded (or are built in)."""
+        if subprocess.run(["modprobe", "-a", *names], capture_output=True).returncode == 0:
+            return list(names)
+        return [n for n in names if subprocess.run(["modprobe", n], capture_output=True).returncode == 0]
 
 
 @pytest.fixture(scope="session")
@@ -177,3 +182,72 @@ def gpio_sim(make_sim_chip: type[SimChip]) -> Iterator[SimChip]:
         yield chip
     finally:
         chip.close()
+
+
+# --- USB gadget (dummy_hcd) --------------------------------------------------------
+
+
+def _mount_configfs() -> None:
+    with open("/proc/mounts") as mounts:  # noqa: PTH123
+        if any(line.split()[1] == str(CONFIGFS) for line in mounts if len(line.split()) > 2):
+            return
+    subprocess.run(["modprobe", "configfs"], check=False)
+    subprocess.run(["mount", "-t", "configfs", "configfs", str(CONFIGFS)], check=True)
+
+
+@pytest.fixture(scope="session")
+def gadget_modules(modules: Modules) -> list[str]:
+    """Loads dummy_hcd, libcomposite, usb_f_{hid,mass_storage,ncm,rndis} and the host-side
+    usbhid, hid_generic, evdev, usb_storage, sd_mod, cdc_ncm, rndis_host (whatever exists),
+    mounts configfs if needed; yields the names that loaded. Fails without dummy_hcd."""
+    _mount_configfs()
+    loaded = modules.probe_available(*kt_usb.GADGET_MODULES)
+    for required in ("dummy_hcd", "libcomposite"):
+        if required not in loaded:
+            pytest.fail(f"{required} did not load: {loaded}")
+    kt_usb.wait_for("a UDC", lambda: kt_usb.UsbHost.udcs() or None, 10)
+    return loaded
+
+
+@pytest.fixture
+def usb_host(gadget_modules: list[str]) -> Iterator[kt_usb.UsbHost]:
+    """A ``kt_usb.UsbHost``: ``usb_host.gadget(name)`` makes a configfs gadget, ``bind(g)``,
+    ``event_device(...)``, ``block_device(...)``, ``netif(...)``, ``unbind_usbhid(...)``.
+    Afterwards usbhid is rebound where it was unbound and every gadget it made is removed."""
+    host = kt_usb.UsbHost()
+    try:
+        yield host
+    finally:
+        host.cleanup()
+
+
+# --- video (vivid) ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def vivid_module(modules: Modules) -> Iterator[str]:
+    """``modprobe vivid n_devs=1 node_types=0x1 input_types=0xe4``: one capture node whose
+    input 3 is an HDMI receiver; yields its ``/dev/videoN``; unloads vivid afterwards."""
+    modules.probe_with("vivid", *kt_v4l2.VIVID_PARAMS)
+    try:
+        yield kt_usb.wait_for("vivid's /dev/video*", kt_v4l2.find_vivid, 10)
+    finally:
+        subprocess.run(["modprobe", "-r", "vivid"], check=False)
+
+
+@pytest.fixture
+def vivid(vivid_module: str) -> Iterator[kt_v4l2.Vivid]:
+    """A ``kt_v4l2.Vivid`` on the vivid node with input 3 (HDMI) selected, 1280x720 timings
+    and the signal on; restored to that afterwards."""
+    dev = kt_v4l2.Vivid(vivid_module)
+    try:
+        dev.set_input(kt_v4l2.VIVID_HDMI_INPUT)
+        dev.set_signal_mode("current")
+        dev.set_dv_timings(1280, 720)
+        yield dev
+    finally:
+        try:
+            dev.set_signal_mode("current")
+            dev.set_dv_timings(1280, 720)
+        finally:
+            dev.close()
