@@ -87,7 +87,7 @@ def build_services(config: Config, root_path: Path) -> Services:
     atx = Atx(root, config.gpio, hardware, on_button=sim_host.button if sim_host else None)
     bus = EventBus()
     screen = ScreenSettings(root)
-    capture = Capture(_video_source(config, root, sim_host), screen, bus)
+    capture = Capture(_video_source(config, root, sim_host), screen, bus, now_fps=root("/kvmapp/kvm/now_fps"))
     store = AccountStore(root("/etc/kvm/pwd"))
     store.refresh()  # first start: writes admin/admin (must change password)
     return Services(

@@ -15,9 +15,11 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from app.board.video import Captured, FrameSource, NoSignal
 from app.board.video import jpeg as jpg
+from app.paths import atomic_write
 from app.services.events import EventBus
 from app.services.video.screen import ScreenSettings
 
@@ -27,6 +29,8 @@ log = logging.getLogger(__name__)
 DETECT_INTERVAL = 60
 # After a failed read, wait this long before reopening the source.
 REOPEN_DELAY = 1.0
+# The measured frame rate is written to /kvmapp/kvm/now_fps this often (for NanoKVM's OLED daemon).
+FPS_REPORT_SECONDS = 3.0
 
 CAPTURE_MESSAGES = {
     -1: "No image captured",
@@ -59,9 +63,15 @@ def multipart_part(jpeg: bytes, captured: float) -> bytes:
 
 class Capture:
     def __init__(
-        self, open_source: Callable[[], FrameSource], settings: ScreenSettings, bus: EventBus, mode: str = "mjpeg"
+        self,
+        open_source: Callable[[], FrameSource],
+        settings: ScreenSettings,
+        bus: EventBus,
+        now_fps: Path | None = None,
+        mode: str = "mjpeg",
     ) -> None:
         self._open_source = open_source
+        self._now_fps = now_fps
         self.settings = settings
         self.bus = bus
         self.mode = mode
@@ -93,6 +103,7 @@ class Capture:
             self.viewers += 1
             if not self._running:  # the thread decides to stop under the same lock: no lost start
                 self._running = True
+                self.latest = None  # never hand a new viewer a picture from an earlier session
                 threading.Thread(target=self._run, name="capture", daemon=True).start()
         try:
             yield self
@@ -178,14 +189,24 @@ class Capture:
         self._status_changed(0)
         return captured
 
+    def _report_fps(self, fps: float) -> None:
+        if self._now_fps is not None:
+            with contextlib.suppress(OSError):  # a read-only /kvmapp must not stop the picture
+                atomic_write(self._now_fps, f"{fps:.0f}".encode())
+
     def _run(self) -> None:
         previous: bytes | None = None
         next_tick = time.monotonic()
+        report_at, counted = next_tick + FPS_REPORT_SECONDS, 0
         while True:
             with self._running_lock:
                 if self.viewers == 0:
                     self._running = False
+                    self._report_fps(0)
                     return
+            if time.monotonic() >= report_at:
+                self._report_fps(counted / FPS_REPORT_SECONDS)
+                counted, report_at = 0, report_at + FPS_REPORT_SECONDS
             width, height, quality, fps = self.settings.snapshot()
             try:
                 captured = self._read(width, height, quality)
@@ -209,6 +230,7 @@ class Capture:
                 )
                 self._loop.call_soon_threadsafe(self._publish, frame)
             previous = captured.jpeg
+            counted += 1
             next_tick += 1 / fps
             delay = next_tick - time.monotonic()
             if delay > 0:

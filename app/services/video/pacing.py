@@ -21,10 +21,13 @@ _BYTES_ACKED = struct.Struct("=Q")
 _BYTES_ACKED_OFFSET = 120  # struct tcp_info.tcpi_bytes_acked (Linux >= 4.1)
 
 
-def _same(address: Any, host: str, port: int) -> bool:
+def _same(address: Any, host: str, port: int | str) -> bool:
     try:
         found_host, found_port = address[0], address[1]
-        return found_port == port and ipaddress.ip_address(found_host.split("%")[0]) == ipaddress.ip_address(host)
+        # granian gives ports as strings in the scope, unlike the ASGI spec's integers.
+        return bool(
+            found_port == int(port) and ipaddress.ip_address(found_host.split("%")[0]) == ipaddress.ip_address(host)
+        )
     except (ValueError, IndexError, TypeError, AttributeError):
         return False
 
