@@ -7,6 +7,7 @@ is refused at runtime, and ``check_routes`` stops the app from starting with suc
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 from litestar import Litestar
 from litestar.connection import ASGIConnection
@@ -36,8 +37,17 @@ def session_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Session | None
     services = connection.app.state.services
     if not services.auth.enabled:
         return ANONYMOUS_ADMIN
-    session: Session | None = services.auth.sessions.authenticate(connection.cookies.get(COOKIE))
+    session: Session | None = services.auth.sessions.authenticate(session_token(connection.headers.get("cookie")))
     return session
+
+
+def session_token(cookie_header: str | None) -> str | None:
+    """The first ``nano-kvm-token`` cookie, URL-unescaped, as NanoKVM reads it."""
+    for pair in (cookie_header or "").split(";"):
+        name, _, value = pair.strip().partition("=")
+        if name == COOKIE:
+            return unquote(value.strip().strip('"'))
+    return None
 
 
 def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
