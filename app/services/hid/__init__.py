@@ -1,0 +1,1 @@
+"""Keyboard, mouse and touchpad: reports, the /api/ws channel, paste, keyboard layouts."""
