@@ -237,17 +237,19 @@ def vivid_module(modules: Modules) -> Iterator[str]:
 
 @pytest.fixture
 def vivid(vivid_module: str) -> Iterator[kt_v4l2.Vivid]:
-    """A ``kt_v4l2.Vivid`` on the vivid node with input 3 (HDMI) selected, 1280x720 timings
-    and the signal on; restored to that afterwards."""
+    """A ``kt_v4l2.Vivid`` on the vivid node with input 3 (HDMI) selected, 1280x720 timings,
+    the signal on and no dropped frames; restored to that afterwards."""
     dev = kt_v4l2.Vivid(vivid_module)
     try:
         dev.set_input(kt_v4l2.VIVID_HDMI_INPUT)
+        dev.frames_dropped(0)
         dev.set_signal_mode("current")
         dev.set_dv_timings(1280, 720)
         yield dev
     finally:
         try:
+            dev.frames_dropped(0)
             dev.set_signal_mode("current")
-            dev.set_dv_timings(1280, 720)
+            dev.set_dv_timings(1280, 720)  # EBUSY if a test left a capture streaming
         finally:
             dev.close()

@@ -272,9 +272,15 @@ class Vivid:
                 return index
         raise ValueError(f"no signal mode {mode!r}: {self.menu('dv_timings_signal_mode')}")
 
+    def frames_dropped(self, percent: int) -> None:
+        """vivid's ``percentage_of_dropped_buffers``: 100 = no buffer is ever filled (reads
+        block/time out: a receiver that stops delivering), 0 = normal."""
+        self.set_ctrl("percentage_of_dropped_buffers", percent)
+
     # events
-    def subscribe_source_change(self) -> None:
-        self._ioctl(VIDIOC_SUBSCRIBE_EVENT, struct.pack("<III20x", V4L2_EVENT_SOURCE_CHANGE, 0, 0))
+    def subscribe_source_change(self, input_index: int = VIVID_HDMI_INPUT) -> None:
+        """V4L2_EVENT_SOURCE_CHANGE of one input (the event's id is the input index)."""
+        self._ioctl(VIDIOC_SUBSCRIBE_EVENT, struct.pack("<III20x", V4L2_EVENT_SOURCE_CHANGE, input_index, 0))
 
     def wait_event(self, timeout: float) -> tuple[int, int] | None:
         """(type, first u32 of the payload: ``changes`` for SOURCE_CHANGE) of the next event, or None."""
