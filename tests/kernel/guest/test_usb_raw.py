@@ -53,7 +53,7 @@ def read_block(dev: str, size: int) -> bytes:
         os.close(fd)
 
 
-# --- runs first, on its own gadget (function-scoped usb_host, UDC still free) ------
+# --- these run first, each on its own gadget (function-scoped usb_host, UDC free) ----
 
 
 def test_nonblocking_hidg_write_gets_eagain_when_host_stops_polling(usb_host: UsbHost) -> None:
@@ -84,6 +84,16 @@ def test_nonblocking_hidg_write_gets_eagain_when_host_stops_polling(usb_host: Us
     usb_host.event_device(interface=intf)
     took = kt_usb.write_report(hidg, KEYS_UP, timeout=10)
     print(f"usbhid rebound: a write went through after {took * 1000:.0f} ms")
+
+
+def test_rndis_gives_a_host_side_interface(usb_host: UsbHost) -> None:
+    gadget = usb_host.gadget("kt-rndis", serial="kt-rndis")
+    gadget.add_function("rndis", "usb0", dev_addr=NCM_DEV_MAC, host_addr=NCM_HOST_MAC)
+    usb_host.bind(gadget)
+    host_if = usb_host.netif(mac=NCM_HOST_MAC)
+    driver = pathlib.Path("/sys/class/net", host_if, "device", "driver").resolve().name
+    print(f"RNDIS: gadget {gadget.gadget_ifname('rndis.usb0')}, host {host_if} ({driver})")
+    assert driver == "rndis_host"
 
 
 # --- one composite gadget for the rest of the module ---------------------------------
