@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from app.services.auth.transport import encrypt
-from tests.conftest import RunningApp
+from tests.conftest import RunningApp, start_app
 
 UNAUTHORIZED = b'"unauthorized"'
 
@@ -58,24 +58,38 @@ def users(admin: httpx.Client) -> dict[str, dict[str, object]]:
 
 @pytest.fixture
 def admin(kvm: RunningApp) -> httpx.Client:
+    """Admin of a fresh app, for tests that change the admin's own password or need a pristine store."""
     return kvm.login()
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    """One app for tests that only touch users they create (distinct names per test)."""
+    app = start_app(tmp_path_factory.mktemp("auth-routes"))
+    yield app
+    app.stop()
+
+
+@pytest.fixture
+def sadmin(shared: RunningApp) -> httpx.Client:
+    return shared.login()
 
 
 # --- account and password state -------------------------------------------------------------
 
 
-def test_account_names_the_session_user_and_role(kvm: RunningApp, admin: httpx.Client) -> None:
-    assert envelope(admin.get("/api/auth/account")) == {
+def test_account_names_the_session_user_and_role(shared: RunningApp, sadmin: httpx.Client) -> None:
+    assert envelope(sadmin.get("/api/auth/account")) == {
         "code": 0,
         "msg": "success",
         "data": {"username": "admin", "role": "admin"},
     }
-    assert code(create(admin, "vera", "viewer")) == 0
-    assert envelope(kvm.login("vera", "password-1").get("/api/auth/account"))["data"] == {
-        "username": "vera",
+    assert code(create(sadmin, "vera_acc", "viewer")) == 0
+    assert envelope(shared.login("vera_acc", "password-1").get("/api/auth/account"))["data"] == {
+        "username": "vera_acc",
         "role": "viewer",
     }
-    assert_unauthorized(kvm.client().get("/api/auth/account"))
+    assert_unauthorized(shared.client().get("/api/auth/account"))
 
 
 def test_password_state_is_not_updated_until_the_default_password_changes(kvm: RunningApp, admin: httpx.Client) -> None:
@@ -178,160 +192,176 @@ def test_users_list_shape(kvm: RunningApp, admin: httpx.Client) -> None:
         assert code(kvm.login(name, "password-1").get("/api/auth/account")) == 0
 
 
-def test_create_user_errors(kvm: RunningApp, admin: httpx.Client) -> None:
-    assert code(create(admin, "bob")) == 0
-    before = kvm.path("/etc/kvm/pwd").read_bytes()
+def test_create_user_errors(shared: RunningApp, sadmin: httpx.Client) -> None:
+    assert code(create(sadmin, "bob_cre")) == 0
+    before = shared.path("/etc/kvm/pwd").read_bytes()
 
-    duplicate = envelope(create(admin, "bob", "viewer"))
+    duplicate = envelope(create(sadmin, "bob_cre", "viewer"))
     assert duplicate == {"code": -3, "msg": "username already exists", "data": None}
-    assert code(create(admin, "admin")) == -3
-    assert envelope(create(admin, "carl", "root")) == {"code": -3, "msg": "invalid role", "data": None}
-    assert code(create(admin, "carl", "Admin")) == -3
+    assert code(create(sadmin, "admin")) == -3
+    assert envelope(create(sadmin, "carl_cre", "root")) == {"code": -3, "msg": "invalid role", "data": None}
+    assert code(create(sadmin, "carl_cre", "Admin")) == -3
     for bad_name in ("../x", "x" * 40, "-x", ".hidden", "a b", "a/b", "é"):
-        answer = envelope(create(admin, bad_name))
+        answer = envelope(create(sadmin, bad_name))
         assert answer["code"] == -3, (bad_name, answer)
         assert "invalid username" in str(answer["msg"])
-    assert envelope(create(admin, "carl", password="short")) == {
+    assert envelope(create(sadmin, "carl_cre", password="short")) == {
         "code": -2,
         "msg": "password must be between 8 and 72 bytes",
         "data": None,
     }
-    not_ciphertext = {"username": "carl", "password": "not-ciphertext", "role": "user"}
-    assert envelope(admin.post("/api/auth/users", json=not_ciphertext)) == {
+    not_ciphertext = {"username": "carl_cre", "password": "not-ciphertext", "role": "user"}
+    assert envelope(sadmin.post("/api/auth/users", json=not_ciphertext)) == {
         "code": -2,
         "msg": "invalid password",
         "data": None,
     }
-    for body in ({}, {"username": "carl", "role": "user"}, {"username": "carl", "password": encrypt("password-1")}):
-        assert code(admin.post("/api/auth/users", json=body)) == -1, body
+    for body in (
+        {},
+        {"username": "carl_cre", "role": "user"},
+        {"username": "carl_cre", "password": encrypt("password-1")},
+    ):
+        assert code(sadmin.post("/api/auth/users", json=body)) == -1, body
 
-    assert kvm.path("/etc/kvm/pwd").read_bytes() == before
-    assert set(users(admin)) == {"admin", "bob"}
+    assert shared.path("/etc/kvm/pwd").read_bytes() == before
+    listed = set(users(sadmin))
+    assert "bob_cre" in listed and "carl_cre" not in listed
+    assert not listed & {"../x", "x" * 40, "-x", ".hidden", "a b", "a/b", "é"}
     # 32 characters is the longest name allowed.
-    assert code(create(admin, "a" * 32)) == 0
+    assert code(create(sadmin, "a" * 32)) == 0
 
 
-def test_update_user_role_and_enabled(kvm: RunningApp, admin: httpx.Client) -> None:
-    assert code(create(admin, "bob")) == 0
-    bob = kvm.login("bob", "password-1")
+def test_update_user_role_and_enabled(shared: RunningApp, sadmin: httpx.Client) -> None:
+    assert code(create(sadmin, "bob_upd")) == 0
+    bob_upd = shared.login("bob_upd", "password-1")
 
-    assert envelope(admin.put("/api/auth/users/bob", json={"role": "viewer"})) == {
+    assert envelope(sadmin.put("/api/auth/users/bob_upd", json={"role": "viewer"})) == {
         "code": 0,
         "msg": "success",
         "data": None,
     }
-    assert users(admin)["bob"]["role"] == "viewer"
-    assert_unauthorized(bob.get("/api/auth/account"))  # a role change ends the sessions
-    bob = kvm.login("bob", "password-1")
-    assert envelope(bob.get("/api/auth/account"))["data"] == {"username": "bob", "role": "viewer"}
+    assert users(sadmin)["bob_upd"]["role"] == "viewer"
+    assert_unauthorized(bob_upd.get("/api/auth/account"))  # a role change ends the sessions
+    bob_upd = shared.login("bob_upd", "password-1")
+    assert envelope(bob_upd.get("/api/auth/account"))["data"] == {"username": "bob_upd", "role": "viewer"}
 
-    assert code(admin.put("/api/auth/users/bob", json={"enabled": False})) == 0
-    assert users(admin)["bob"]["enabled"] is False
-    assert_unauthorized(bob.get("/api/auth/account"))  # refused at once
-    assert code(kvm.client().post("/api/auth/login", json={"username": "bob", "password": encrypt("password-1")})) == -2
+    assert code(sadmin.put("/api/auth/users/bob_upd", json={"enabled": False})) == 0
+    assert users(sadmin)["bob_upd"]["enabled"] is False
+    assert_unauthorized(bob_upd.get("/api/auth/account"))  # refused at once
+    assert (
+        code(shared.client().post("/api/auth/login", json={"username": "bob_upd", "password": encrypt("password-1")}))
+        == -2
+    )
 
-    assert code(admin.put("/api/auth/users/bob", json={"enabled": True, "role": "user"})) == 0
-    assert envelope(kvm.login("bob", "password-1").get("/api/auth/account"))["data"] == {
-        "username": "bob",
+    assert code(sadmin.put("/api/auth/users/bob_upd", json={"enabled": True, "role": "user"})) == 0
+    assert envelope(shared.login("bob_upd", "password-1").get("/api/auth/account"))["data"] == {
+        "username": "bob_upd",
         "role": "user",
     }
 
 
-def test_update_user_errors(kvm: RunningApp, admin: httpx.Client) -> None:
-    assert code(create(admin, "ann", "admin")) == 0
-    assert code(create(admin, "bob")) == 0
-    ann = kvm.login("ann", "password-1")
-    before = kvm.path("/etc/kvm/pwd").read_bytes()
+def test_update_user_errors(shared: RunningApp, sadmin: httpx.Client) -> None:
+    assert code(create(sadmin, "ann_uer", "admin")) == 0
+    assert code(create(sadmin, "bob_uer")) == 0
+    ann_uer = shared.login("ann_uer", "password-1")
+    before = shared.path("/etc/kvm/pwd").read_bytes()
 
-    assert code(admin.put("/api/auth/users/bob", json={})) == -1
-    assert code(admin.put("/api/auth/users/bob", json={"role": None, "enabled": None})) == -1
-    assert code(admin.put("/api/auth/users/bob", json={"enabled": "no"})) == -1
-    assert envelope(admin.put("/api/auth/users/bob", json={"role": "root"})) == {
+    assert code(sadmin.put("/api/auth/users/bob_uer", json={})) == -1
+    assert code(sadmin.put("/api/auth/users/bob_uer", json={"role": None, "enabled": None})) == -1
+    assert code(sadmin.put("/api/auth/users/bob_uer", json={"enabled": "no"})) == -1
+    assert envelope(sadmin.put("/api/auth/users/bob_uer", json={"role": "root"})) == {
         "code": -2,
         "msg": "invalid role",
         "data": None,
     }
-    assert envelope(admin.put("/api/auth/users/nobody", json={"role": "user"})) == {
+    assert envelope(sadmin.put("/api/auth/users/nobody", json={"role": "user"})) == {
         "code": -2,
         "msg": "user not found",
         "data": None,
     }
     itself = {"code": -2, "msg": "administrators cannot disable or demote themselves", "data": None}
-    assert envelope(ann.put("/api/auth/users/ann", json={"role": "user"})) == itself
-    assert envelope(ann.put("/api/auth/users/ann", json={"enabled": False})) == itself
+    assert envelope(ann_uer.put("/api/auth/users/ann_uer", json={"role": "user"})) == itself
+    assert envelope(ann_uer.put("/api/auth/users/ann_uer", json={"enabled": False})) == itself
     owner = {"code": -2, "msg": "the device owner account must remain an enabled administrator", "data": None}
-    assert envelope(ann.put("/api/auth/users/admin", json={"role": "viewer"})) == owner
-    assert envelope(ann.put("/api/auth/users/admin", json={"enabled": False})) == owner
+    assert envelope(ann_uer.put("/api/auth/users/admin", json={"role": "viewer"})) == owner
+    assert envelope(ann_uer.put("/api/auth/users/admin", json={"enabled": False})) == owner
 
-    assert kvm.path("/etc/kvm/pwd").read_bytes() == before
-    assert code(admin.get("/api/auth/account")) == 0
-    assert code(ann.get("/api/auth/account")) == 0
-    listed = users(admin)
-    assert [(u["role"], u["enabled"]) for u in listed.values() if u["role"] == "admin"] == [
+    assert shared.path("/etc/kvm/pwd").read_bytes() == before
+    assert code(sadmin.get("/api/auth/account")) == 0
+    assert code(ann_uer.get("/api/auth/account")) == 0
+    listed = users(sadmin)
+    assert [(listed[name]["role"], listed[name]["enabled"]) for name in ("admin", "ann_uer", "bob_uer")] == [
         ("admin", True),
         ("admin", True),
+        ("user", True),
     ]
 
 
-def test_delete_user(kvm: RunningApp, admin: httpx.Client) -> None:
-    assert code(create(admin, "ann", "admin")) == 0
-    assert code(create(admin, "bob")) == 0
-    ann = kvm.login("ann", "password-1")
-    bob = kvm.login("bob", "password-1")
+def test_delete_user(shared: RunningApp, sadmin: httpx.Client) -> None:
+    assert code(create(sadmin, "ann_del", "admin")) == 0
+    assert code(create(sadmin, "bob_del")) == 0
+    ann_del = shared.login("ann_del", "password-1")
+    bob_del = shared.login("bob_del", "password-1")
 
-    assert envelope(admin.delete("/api/auth/users/bob")) == {"code": 0, "msg": "success", "data": None}
-    assert set(users(admin)) == {"admin", "ann"}
-    assert_unauthorized(bob.get("/api/auth/account"))
-    assert code(kvm.client().post("/api/auth/login", json={"username": "bob", "password": encrypt("password-1")})) == -2
+    assert envelope(sadmin.delete("/api/auth/users/bob_del")) == {"code": 0, "msg": "success", "data": None}
+    assert {"admin", "ann_del"} <= set(users(sadmin)) and "bob_del" not in users(sadmin)
+    assert_unauthorized(bob_del.get("/api/auth/account"))
+    assert (
+        code(shared.client().post("/api/auth/login", json={"username": "bob_del", "password": encrypt("password-1")}))
+        == -2
+    )
 
-    assert envelope(admin.delete("/api/auth/users/bob")) == {"code": -1, "msg": "user not found", "data": None}
-    assert envelope(ann.delete("/api/auth/users/ann")) == {
+    assert envelope(sadmin.delete("/api/auth/users/bob_del")) == {"code": -1, "msg": "user not found", "data": None}
+    assert envelope(ann_del.delete("/api/auth/users/ann_del")) == {
         "code": -1,
         "msg": "administrators cannot delete themselves",
         "data": None,
     }
-    owner = envelope(ann.delete("/api/auth/users/admin"))
+    owner = envelope(ann_del.delete("/api/auth/users/admin"))
     assert owner["code"] == -1
-    assert set(users(admin)) == {"admin", "ann"}
-    assert code(ann.get("/api/auth/account")) == 0
+    assert {"admin", "ann_del"} <= set(users(sadmin))
+    assert code(ann_del.get("/api/auth/account")) == 0
 
     # A deleted name can be created again, with a new password; old sessions stay dead.
-    assert code(create(admin, "bob", password="password-2")) == 0
-    assert_unauthorized(bob.get("/api/auth/account"))
+    assert code(create(sadmin, "bob_del", password="password-2")) == 0
+    assert_unauthorized(bob_del.get("/api/auth/account"))
 
 
-def test_admin_resets_another_users_password(kvm: RunningApp, admin: httpx.Client) -> None:
-    assert code(create(admin, "bob")) == 0
-    bob = kvm.login("bob", "password-1")
+def test_admin_resets_another_users_password(shared: RunningApp, sadmin: httpx.Client) -> None:
+    assert code(create(sadmin, "bob_rst")) == 0
+    bob_rst = shared.login("bob_rst", "password-1")
 
     def reset(name: str, password: object) -> httpx.Response:
-        return admin.post(f"/api/auth/users/{name}/password", json={"password": password})
+        return sadmin.post(f"/api/auth/users/{name}/password", json={"password": password})
 
-    assert envelope(reset("bob", encrypt("password-2"))) == {"code": 0, "msg": "success", "data": None}
-    assert_unauthorized(bob.get("/api/auth/account"))
-    assert code(kvm.client().post("/api/auth/login", json={"username": "bob", "password": encrypt("password-1")})) == -2
-    assert code(kvm.login("bob", "password-2").get("/api/auth/account")) == 0
-    assert code(admin.get("/api/auth/account")) == 0  # the admin's own session is untouched
+    assert envelope(reset("bob_rst", encrypt("password-2"))) == {"code": 0, "msg": "success", "data": None}
+    assert_unauthorized(bob_rst.get("/api/auth/account"))
+    assert (
+        code(shared.client().post("/api/auth/login", json={"username": "bob_rst", "password": encrypt("password-1")}))
+        == -2
+    )
+    assert code(shared.login("bob_rst", "password-2").get("/api/auth/account")) == 0
+    assert code(sadmin.get("/api/auth/account")) == 0  # the admin's own session is untouched
 
-    before = kvm.path("/etc/kvm/pwd").read_bytes()
+    before = shared.path("/etc/kvm/pwd").read_bytes()
     assert envelope(reset("admin", encrypt("password-3"))) == {
         "code": -3,
         "msg": "the device owner must change its own password",
         "data": None,
     }
     assert envelope(reset("nobody", encrypt("password-3"))) == {"code": -2, "msg": "user not found", "data": None}
-    assert envelope(reset("bob", encrypt("short"))) == {
+    assert envelope(reset("bob_rst", encrypt("short"))) == {
         "code": -4,
         "msg": "password must be between 8 and 72 bytes",
         "data": None,
     }
-    assert code(admin.post("/api/auth/users/bob/password", json={})) == -1
-    assert code(reset("bob", 12345678)) == -1
-    assert kvm.path("/etc/kvm/pwd").read_bytes() == before
+    assert code(sadmin.post("/api/auth/users/bob_rst/password", json={})) == -1
+    assert code(reset("bob_rst", 12345678)) == -1
+    assert shared.path("/etc/kvm/pwd").read_bytes() == before
 
 
-def test_account_routes_need_a_session(app_factory: Callable[..., RunningApp]) -> None:
-    app = app_factory()
+def test_account_routes_need_a_session(shared: RunningApp) -> None:
+    app = shared
     anonymous = app.client()
     for method, path in (
         ("GET", "/api/auth/account"),
