@@ -82,6 +82,15 @@ class Video(_Section):
     height: Annotated[int, msgspec.Meta(ge=120, le=4320)] = 1080
 
 
+class Hid(_Section):
+    """Ours: typing on the host."""
+
+    # Extra pause after each pasted character, in ms. 0 = as fast as the host polls the keyboard.
+    paste_delay_ms: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 0
+    # /api/ws closes after this many seconds without a message (NanoKVM: 90; its page beats every 10).
+    ws_idle_seconds: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 90.0
+
+
 class Config(_Section):
     proto: Literal["http", "https"] = "http"
     host: str = ""
@@ -98,6 +107,7 @@ class Config(_Section):
     root: str = "/"
     gpio: Gpio = msgspec.field(default_factory=Gpio)
     video: Video = msgspec.field(default_factory=Video)
+    hid: Hid = msgspec.field(default_factory=Hid)
 
 
 class ConfigError(Exception):

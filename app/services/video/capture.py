@@ -22,6 +22,7 @@ from app.board.video import jpeg as jpg
 from app.paths import atomic_write
 from app.services.events import EventBus
 from app.services.video.screen import ScreenSettings
+from app.timefmt import rfc3339_nano
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,6 @@ class Capture:
         self._status = (ok, result)
         message = "" if ok else CAPTURE_MESSAGES.get(result, "Capture failed")
         severity = "" if ok else ("warning" if result in (-4, -5) else "error")
-        updated = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{time.time_ns() % 10**9:09d}Z"
         self.bus.publish(
             "capture-status",
             {
@@ -165,7 +165,7 @@ class Capture:
                 "message": message,
                 "mode": self.mode,
                 "severity": severity,
-                "updatedAt": updated,
+                "updatedAt": rfc3339_nano(),
             },
             key=f"capture-status:{self.mode}",
         )
