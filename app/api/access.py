@@ -50,7 +50,8 @@ def session_token(cookie_header: str | None) -> str | None:
     return None
 
 
-def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    # async although it awaits nothing: Litestar runs a sync guard in a worker thread per request.
     role = required_role(handler)
     if role is None:
         if _automatic_options(handler):
