@@ -13,10 +13,13 @@ from litestar.static_files import create_static_files_router
 from app.api.access import authorize, check_routes
 from app.api.auth import AuthController
 from app.api.envelope import EXCEPTION_HANDLERS
+from app.api.hid import HidController, JigglerController
 from app.api.openapi import openapi_config
 from app.api.screen import ScreenController
+from app.api.sim import SimController
 from app.api.stream import StreamController, mjpeg_stream
 from app.api.vm import VmController
+from app.api.ws import input_channel
 from app.config import Config
 from app.runtime import build_services
 from app.services.auth.accounts import Role
@@ -36,7 +39,18 @@ def create_app(config: Config, root: Path, frontend: Path = FRONTEND_DIST) -> Li
         async with services.running():
             yield
 
-    handlers: list[object] = [AuthController, VmController, ScreenController, StreamController, mjpeg_stream]
+    handlers: list[object] = [
+        AuthController,
+        VmController,
+        ScreenController,
+        StreamController,
+        mjpeg_stream,
+        HidController,
+        JigglerController,
+        input_channel,
+    ]
+    if services.sim_input is not None:
+        handlers.append(SimController)
     if frontend.is_dir():
         handlers.append(
             create_static_files_router(

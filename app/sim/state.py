@@ -6,9 +6,13 @@ the exported GPIO lines, the data partition.
 
 from __future__ import annotations
 
+import os
 import secrets
+import stat
+from pathlib import Path
 
 from app.board.atx import Pins
+from app.board.hid import HidPaths
 from app.paths import DeviceRoot, atomic_write
 
 # The NanoKVM API level this app implements (clients gate features on it).
@@ -21,7 +25,18 @@ def _ensure(root: DeviceRoot, path: str, content: str, mode: int = 0o644) -> Non
         atomic_write(target, content.encode("utf-8"), mode)
 
 
-def prepare_sim_root(root: DeviceRoot, pins: Pins) -> None:
+def _fifo(path: Path) -> None:
+    """A FIFO standing in for a gadget node (replacing whatever else is there)."""
+    try:
+        if stat.S_ISFIFO(path.stat().st_mode):
+            return
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    os.mkfifo(path, 0o600)
+
+
+def prepare_sim_root(root: DeviceRoot, pins: Pins, hid: HidPaths) -> None:
     for directory in ("/etc/kvm", "/data", "/boot", "/kvmapp/kvm", "/run", "/dev", "/proc"):
         root(directory).mkdir(parents=True, exist_ok=True)
     _ensure(root, "/etc/kvm/hw", "alpha\n")
@@ -29,9 +44,13 @@ def prepare_sim_root(root: DeviceRoot, pins: Pins) -> None:
     _ensure(root, "/boot/ver", "2026-01-05-1_4_1.img\n")
     _ensure(root, "/device_key", secrets.token_hex(16) + "\n", 0o600)
     _ensure(root, "/etc/hostname", "kvm-sim\n")
+    # The gadget's device release: NanoKVM's "normal" HID mode (the gadget manager writes the rest).
+    _ensure(root, "/sys/kernel/config/usb_gadget/g0/bcdDevice", "0x0510\n")
     for number in (pins.power_button, pins.reset_button):
         _ensure(root, f"/sys/class/gpio/gpio{number}/direction", "out\n")
         _ensure(root, f"/sys/class/gpio/gpio{number}/value", "0\n")
     for number in (pins.power_led, pins.hdd_led) if pins.hdd_led else (pins.power_led,):
         _ensure(root, f"/sys/class/gpio/gpio{number}/direction", "in\n")
         _ensure(root, f"/sys/class/gpio/gpio{number}/value", "1\n")  # LEDs off (active low)
+    for node in hid:
+        _fifo(node)

@@ -1,0 +1,135 @@
+"""``/api/hid/*`` and the mouse jiggler (spec 4.3)."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import msgspec
+from litestar import Controller, Response
+from litestar.status_codes import HTTP_301_MOVED_PERMANENTLY, HTTP_307_TEMPORARY_REDIRECT
+
+from app.api.envelope import Envelope, ok, read_body
+from app.api.routing import Req, delete, get, post, services
+from app.errors import ApiError
+from app.paths import read_text
+from app.services.auth.accounts import Role
+from app.services.hid.service import LedState
+from app.services.hid.shortcuts import Key, Shortcuts
+from app.validation import InvalidInput
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+GADGET = "/sys/kernel/config/usb_gadget/g0"
+HID_MODES = {"0x0510": "normal", "0x0623": "hid-only"}
+
+
+class PasteRequest(msgspec.Struct):
+    content: str
+    langue: str = ""
+
+
+class ShortcutRequest(msgspec.Struct):
+    keys: list[Key]
+
+
+class ShortcutId(msgspec.Struct):
+    id: str
+
+
+class LeaderKey(msgspec.Struct):
+    key: str
+
+
+class HidMode(msgspec.Struct):
+    mode: str
+
+
+class JigglerState(msgspec.Struct):
+    enabled: bool
+    mode: str
+
+
+async def _body(request: Req, struct: type[S], code: int = -1) -> S:
+    try:
+        return await read_body(request, struct)
+    except InvalidInput as err:
+        raise ApiError(code, f"invalid arguments: {err}") from None
+
+
+class HidController(Controller):
+    path = "/api/hid"
+
+    @get("/leds", role=Role.VIEWER)
+    async def leds(self, request: Req) -> Envelope[LedState]:
+        return ok(services(request).hid.leds())
+
+    @post("/paste", role=Role.USER, body=PasteRequest)
+    async def paste(self, request: Req) -> Envelope[None]:
+        body = await _body(request, PasteRequest)
+        await services(request).paster.paste(body.content, body.langue)
+        return ok()
+
+    @get("/shortcuts", role=Role.VIEWER)
+    async def shortcuts(self, request: Req) -> Envelope[Shortcuts]:
+        return ok(services(request).shortcuts.all())
+
+    @post("/shortcut", role=Role.ADMIN, body=ShortcutRequest)
+    async def add_shortcut(self, request: Req) -> Envelope[None]:
+        services(request).shortcuts.add((await _body(request, ShortcutRequest)).keys)
+        return ok()
+
+    @delete("/shortcut", role=Role.ADMIN, body=ShortcutId)
+    async def delete_shortcut(self, request: Req) -> Envelope[None]:
+        services(request).shortcuts.delete((await _body(request, ShortcutId)).id)
+        return ok()
+
+    @get("/shortcut/leader-key", role=Role.VIEWER)
+    async def leader_key(self, request: Req) -> Envelope[LeaderKey]:
+        return ok(LeaderKey(services(request).shortcuts.leader_key()))
+
+    @post("/shortcut/leader-key", role=Role.ADMIN, body=LeaderKey)
+    async def set_leader_key(self, request: Req) -> Envelope[None]:
+        services(request).shortcuts.set_leader_key((await _body(request, LeaderKey)).key)
+        return ok()
+
+    @get("/mode", role=Role.VIEWER)
+    async def mode(self, request: Req) -> Envelope[HidMode]:
+        """Inferred from the gadget's bcdDevice, as NanoKVM does (spec 4.3, quirk 21)."""
+        bcd = read_text(services(request).root(f"{GADGET}/bcdDevice")).lower()
+        if bcd not in HID_MODES:
+            raise ApiError(-1, "get HID mode failed")
+        return ok(HidMode(HID_MODES[bcd]))
+
+    @post("/reset", role=Role.ADMIN)
+    async def reset(self, request: Req) -> Envelope[None]:
+        if services(request).paster.busy:
+            raise ApiError(-1, "HID control is busy")
+        services(request).hid.reset()
+        return ok()
+
+
+def _slash(request: Req) -> bool:
+    """Whether the client asked for the trailing-slash form (Litestar routes both alike)."""
+    raw = request.scope.get("raw_path") or request.scope["path"].encode()
+    return bytes(raw).split(b"?")[0].endswith(b"/")
+
+
+class JigglerController(Controller):
+    path = "/api/vm"
+
+    @get(["/mouse-jiggler", "/mouse-jiggler/"], role=Role.ADMIN)
+    async def jiggler(self, request: Req) -> Response[Envelope[JigglerState]] | Response[None]:
+        if _slash(request):  # gin redirects the slash form of a GET
+            return Response(None, status_code=HTTP_301_MOVED_PERMANENTLY, headers={"location": "/api/vm/mouse-jiggler"})
+        enabled, mode = services(request).jiggler.state()
+        return Response(ok(JigglerState(enabled, mode)))
+
+    @post(["/mouse-jiggler", "/mouse-jiggler/"], role=Role.ADMIN, body=JigglerState)
+    async def set_jiggler(self, request: Req) -> Response[Envelope[None]] | Response[None]:
+        if not _slash(request):  # only the slash form is NanoKVM's POST route
+            return Response(
+                None, status_code=HTTP_307_TEMPORARY_REDIRECT, headers={"location": "/api/vm/mouse-jiggler/"}
+            )
+        body = await _body(request, JigglerState)
+        services(request).jiggler.set(body.enabled, body.mode)
+        return Response(ok(None))

@@ -1,0 +1,131 @@
+"""``/api/ws``: keyboard and mouse in, status out (spec 5.1).
+
+Authenticated by the session cookie on the upgrade; a browser's Origin must match the Host it
+connects to. Input from a viewer is dropped. The server closes after 90 s without a message, and
+with code 4401 when the session ends (logout, revocation, expiry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+import msgspec
+from litestar import WebSocket, websocket
+from litestar.exceptions import PermissionDeniedException
+
+from app.api.access import current_session, session_token
+from app.services.auth.accounts import Role
+from app.services.events import Event
+from app.services.hid.input import InputSession
+
+Socket = WebSocket[Any, Any, Any]
+
+REVALIDATE_SECONDS = 5.0
+REVOKED = (4401, "session expired or revoked")
+GENERATION = str(uuid.uuid4())  # per process, as NanoKVM's h264-mode-status
+
+
+def _host_port(netloc: str, scheme: str) -> tuple[str, int]:
+    parts = urlsplit(f"//{netloc}")
+    default = 443 if scheme in ("https", "wss") else 80
+    return (parts.hostname or "").lower(), parts.port or default
+
+
+def origin_allowed(socket: Socket) -> bool:
+    origin = socket.headers.get("origin")
+    if not origin:
+        return True  # not a browser: nothing to forge
+    scheme = socket.headers.get("x-forwarded-proto", "").split(",")[0].strip() or socket.url.scheme
+    parsed = urlsplit(origin)
+    try:
+        return _host_port(parsed.netloc, parsed.scheme) == _host_port(socket.headers.get("host", ""), scheme)
+    except ValueError:
+        return False
+
+
+def message(event: Event) -> str:
+    """NanoKVM double-encodes: ``data`` is a JSON document inside a string."""
+    return msgspec.json.encode({"type": event.type, "data": msgspec.json.encode(event.data).decode()}).decode()
+
+
+def _snapshot(socket: Socket) -> list[Event]:
+    services = socket.app.state.services
+    captures = sorted((k, e) for k, e in services.bus.last.items() if k.startswith("capture-status:"))
+    h264 = {"generation": GENERATION, "revision": 0, "direct": 0, "webrtc": 0, "mixed": False}
+    return [
+        *(event for _, event in captures),
+        Event("h264-mode-status", h264),
+        Event("hid-led-status", services.hid.led_event()),
+    ]
+
+
+async def _read(socket: Socket, session: InputSession | None, idle: float) -> None:
+    """Until the client goes or falls silent for ``idle`` seconds."""
+    while True:
+        try:
+            received = await asyncio.wait_for(socket.receive(), idle)
+        except TimeoutError:
+            return
+        frame: dict[str, Any] = dict(received)
+        if frame["type"] == "websocket.disconnect":
+            return
+        if session is None:
+            continue  # a viewer: status only
+        if frame.get("bytes") is not None:
+            session.binary(frame["bytes"])
+        elif frame.get("text") is not None:
+            session.text(frame["text"])
+
+
+async def _push(socket: Socket, token: str | None, revoked: asyncio.Event) -> None:
+    services = socket.app.state.services
+    with services.bus.subscribe() as events:
+        for event in _snapshot(socket):
+            await socket.send_text(message(event))
+        while True:
+            try:
+                event = await asyncio.wait_for(events.get(), REVALIDATE_SECONDS)
+            except TimeoutError:
+                # The account store may have changed outside this process (a reset, an edit).
+                if services.auth.enabled and services.auth.sessions.authenticate(token) is None:
+                    revoked.set()
+                continue
+            if event.type in ("capture-status", "hid-led-status"):
+                await socket.send_text(message(event))
+
+
+@websocket("/api/ws", role=Role.VIEWER)
+async def input_channel(socket: Socket) -> None:
+    if not origin_allowed(socket):
+        raise PermissionDeniedException()
+    services = socket.app.state.services
+    session = current_session(socket)
+    await socket.accept()
+    revoked = asyncio.Event()
+    services.live.add(session.username, revoked.set)
+    inputs = InputSession(services.hid) if session.role >= Role.USER else None
+    tasks = {
+        asyncio.create_task(_read(socket, inputs, services.config.hid.ws_idle_seconds)),
+        asyncio.create_task(_push(socket, session_token(socket.headers.get("cookie")), revoked)),
+        asyncio.create_task(revoked.wait()),
+    }
+    if session.expires != float("inf"):
+        tasks.add(asyncio.create_task(asyncio.sleep(max(0.0, session.expires - time.time()))))
+    try:
+        _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        ended = revoked.is_set() or (session.expires <= time.time())
+        with contextlib.suppress(Exception):  # the client may already be gone
+            await socket.close(*REVOKED) if ended else await socket.close()
+    finally:
+        for task in tasks:
+            task.cancel()
+        services.live.remove(session.username, revoked.set)
+        if inputs is not None:
+            inputs.release()
