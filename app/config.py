@@ -77,7 +77,8 @@ class Video(_Section):
     device: str = "/dev/video0"
     format: Literal["auto", "mjpeg", "yuyv"] = "auto"
     file: str = ""
-    # The native picture size: the sim screen's size, the size asked of a V4L2 device.
+    # The native picture size: the sim screen's and the file source's; for a V4L2 device only when it
+    # reports no DV timings (USB grabbers) — an HDMI receiver captures at the size it detects.
     width: Annotated[int, msgspec.Meta(ge=160, le=7680)] = 1920
     height: Annotated[int, msgspec.Meta(ge=120, le=4320)] = 1080
 

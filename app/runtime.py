@@ -79,6 +79,7 @@ class Services:
         finally:
             refresher.cancel()
             jiggler.cancel()
+            await asyncio.to_thread(self.capture.stop)
             self.hid.stop()
             if self.sim_input is not None:
                 self.sim_input.stop()

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from typing import Any
 
 from app.board.video import Captured
 
+# OpenCV's V4L2 backend otherwise waits 10 s for a frame that never comes (a receiver that stopped);
+# it reads this once, at the first import of cv2, which is here.
+V4L_SELECT_TIMEOUT_SECONDS = 2
+
 
 def cv() -> Any:
+    os.environ.setdefault("OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT", str(V4L_SELECT_TIMEOUT_SECONDS))
     import cv2
 
     return cv2

@@ -16,9 +16,7 @@ otherwise (vivid has no MJPEG) OpenCV's frames are encoded at the requested qual
 
 Timeout: OpenCV's V4L2 backend waits 10 s for a frame that does not come and ignores
 ``CAP_PROP_READ_TIMEOUT_MSEC``; it reads ``OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT`` (seconds) once, at
-the process's first ``import cv2``. Importing this module sets it (unless set already), which only
-counts if nothing imported cv2 before (``jpeg.cv()`` imports it lazily; the runtime imports this
-module when the source is first opened).
+the process's first ``import cv2``, which ``jpeg.cv()`` sets beforehand.
 """
 
 from __future__ import annotations
@@ -28,7 +26,6 @@ import fcntl
 import logging
 import os
 import struct
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,12 +36,7 @@ from app.board.video import jpeg as jpg
 
 log = logging.getLogger(__name__)
 
-SELECT_TIMEOUT_SECONDS = 2
 SIGNAL_CHECK_SECONDS = 0.5
-
-if "cv2" in sys.modules and "OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT" not in os.environ:
-    log.warning("cv2 was imported before %s: V4L2 reads that get no frame block for 10 s", __name__)
-os.environ.setdefault("OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT", str(SELECT_TIMEOUT_SECONDS))
 
 
 def _ioc(direction: int, nr: int, size: int) -> int:

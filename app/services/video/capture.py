@@ -87,6 +87,8 @@ class Capture:
         self._restart = threading.Event()
         self._running = False
         self._running_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._shutdown = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._new_frame = asyncio.Event()
         self._idle_close: asyncio.TimerHandle | None = None
@@ -105,7 +107,8 @@ class Capture:
             if not self._running:  # the thread decides to stop under the same lock: no lost start
                 self._running = True
                 self.latest = None  # never hand a new viewer a picture from an earlier session
-                threading.Thread(target=self._run, name="capture", daemon=True).start()
+                self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
+                self._thread.start()
         try:
             yield self
         finally:
@@ -138,6 +141,15 @@ class Capture:
         with self._running_lock:
             if not self._running:
                 self._close_source()
+
+    def stop(self) -> None:
+        """At shutdown: end the capture thread and release the device while the interpreter still
+        stands (a thread left inside OpenCV at exit aborts the process)."""
+        self._shutdown.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout=5)
+        self._close_source()
 
     def _close_source(self) -> None:
         source, self._source = self._source, None
@@ -200,7 +212,7 @@ class Capture:
         report_at, counted = next_tick + FPS_REPORT_SECONDS, 0
         while True:
             with self._running_lock:
-                if self.viewers == 0:
+                if self.viewers == 0 or self._shutdown.is_set():
                     self._running = False
                     self._report_fps(0)
                     return
