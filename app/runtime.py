@@ -13,6 +13,7 @@ from app.board import network
 from app.board.atx import Atx, hardware_version, pins_for
 from app.board.gpio import sysfs_number
 from app.board.hid import HidPaths
+from app.board.system import BoardRunner, CommandRunner, SimRunner
 from app.board.video import FrameSource, NoSignal
 from app.config import Config
 from app.paths import DeviceRoot
@@ -26,6 +27,7 @@ from app.services.hid.paste import Paster
 from app.services.hid.service import HidService
 from app.services.hid.shortcuts import ShortcutStore
 from app.services.power import PowerService
+from app.services.system.settings import DeviceSettings
 from app.services.video.capture import Capture
 from app.services.video.hdmi import Hdmi
 from app.services.video.screen import ScreenSettings
@@ -62,6 +64,8 @@ class Services:
     jiggler: Jiggler
     live: LiveConnections
     sim_input: SimInput | None
+    runner: CommandRunner
+    settings: DeviceSettings
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -122,6 +126,7 @@ def build_services(config: Config, root_path: Path) -> Services:
     store.refresh()  # first start: writes admin/admin (must change password)
     auth = AuthService(config, store)
     hid = HidService(hid_paths, bus)
+    runner: CommandRunner = BoardRunner() if sim_host is None else SimRunner(root, _power_cycle(sim_host))
     return Services(
         config=config,
         root=root,
@@ -140,7 +145,19 @@ def build_services(config: Config, root_path: Path) -> Services:
         jiggler=Jiggler(root, hid),
         live=LiveConnections(auth.sessions),
         sim_input=sim_input,
+        runner=runner,
+        settings=DeviceSettings(root, runner),
     )
+
+
+def _power_cycle(host: SimHost) -> Callable[[], None]:
+    """What ``reboot`` does on the sim board: the simulated PC restarts (the laptop does not)."""
+
+    def reset() -> None:
+        host.button("reset", True)
+        host.button("reset", False)
+
+    return reset
 
 
 def _video_source(config: Config, root: DeviceRoot, sim: SimInput | None) -> Callable[[], FrameSource]:

@@ -18,6 +18,7 @@ from app.api.openapi import openapi_config
 from app.api.screen import ScreenController
 from app.api.sim import SimController
 from app.api.stream import StreamController, mjpeg_stream
+from app.api.system import ExtensionsController, NetworkController, SystemController
 from app.api.vm import VmController
 from app.api.ws import input_channel
 from app.config import Config
@@ -47,6 +48,9 @@ def create_app(config: Config, root: Path, frontend: Path = FRONTEND_DIST) -> Li
         mjpeg_stream,
         HidController,
         JigglerController,
+        SystemController,
+        NetworkController,
+        ExtensionsController,
         input_channel,
     ]
     if services.sim_input is not None:

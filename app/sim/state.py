@@ -44,6 +44,10 @@ def prepare_sim_root(root: DeviceRoot, pins: Pins, hid: HidPaths) -> None:
     _ensure(root, "/boot/ver", "2026-01-05-1_4_1.img\n")
     _ensure(root, "/device_key", secrets.token_hex(16) + "\n", 0o600)
     _ensure(root, "/etc/hostname", "kvm-sim\n")
+    _ensure(root, "/etc/hosts", "127.0.0.1\tlocalhost\n127.0.1.1\tkvm-sim\n")
+    if not root("/etc/kvm/.initialised").exists():
+        _ensure(root, "/etc/kvm/ssh_stop", "")  # SSH is off until the owner turns it on
+        _ensure(root, "/etc/kvm/.initialised", "")
     # The gadget's device release: NanoKVM's "normal" HID mode (the gadget manager writes the rest).
     _ensure(root, "/sys/kernel/config/usb_gadget/g0/bcdDevice", "0x0510\n")
     for number in (pins.power_button, pins.reset_button):

@@ -32,6 +32,17 @@ async def main(url: str, password: str) -> dict[str, object]:
         seen["hardware"] = str((await client.get_hardware()).version)
         gpio = await client.get_gpio()
         seen["gpio_before"] = {"pwr": gpio.pwr, "hdd": gpio.hdd}
+        # Home Assistant's 30 s poll: every one of these must answer, or the whole poll fails.
+        seen["poll"] = {
+            "hostname": (await client.get_hostname()).hostname,
+            "ssh": (await client.get_ssh_state()).enabled,
+            "mdns": (await client.get_mdns_state()).enabled,
+            "hid_mode": str((await client.get_hid_mode()).mode),
+            "oled": (await client.get_oled_info()).exist,
+            "wifi": (await client.get_wifi_status()).supported,
+            "jiggler": (await client.get_mouse_jiggler_state()).enabled,
+            "tailscale": str((await client.get_tailscale_status()).state),
+        }
         await client.push_button(GpioType.POWER, 200)
         deadline = time.monotonic() + 10
         while not (await client.get_gpio()).pwr and time.monotonic() < deadline:

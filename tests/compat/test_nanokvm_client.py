@@ -36,8 +36,20 @@ def test_home_assistant_login_and_power(kvm: RunningApp, client_version: str) ->
         "ips": ["127.0.0.1"],
         "hardware": "Alpha",
         "gpio_before": {"pwr": False, "hdd": False},
+        "poll": {
+            "hostname": "kvm-sim",
+            "ssh": False,
+            "mdns": False,
+            "hid_mode": seen["poll"]["hid_mode"],
+            "oled": False,
+            "wifi": False,
+            "jiggler": False,
+            "tailscale": seen["poll"]["tailscale"],
+        },
         "gpio_after": True,
         "after_logout": seen["after_logout"],
     }
+    assert seen["poll"]["hid_mode"].lower().endswith("normal")
+    assert seen["poll"]["tailscale"].lower().endswith(("notinstall", "not_install"))
     # Logout revoked the session: the next call was refused, not answered.
     assert seen["after_logout"] != "answered"

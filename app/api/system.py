@@ -1,0 +1,123 @@
+"""Device settings: hostname, web title, SSH, mDNS, OLED, reboot (spec 4.2); Wi-Fi state (4.7);
+Tailscale status (4.9)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TypeVar
+
+import msgspec
+from litestar import Controller
+
+from app.api.envelope import Envelope, ok, read_body
+from app.api.routing import Req, get, post, services
+from app.errors import ApiError
+from app.services.auth.accounts import Role
+from app.services.system.settings import Enabled, Oled, Wifi
+from app.services.system.tailscale import TailscaleStatus, status
+from app.validation import InvalidInput
+
+S = TypeVar("S", bound=msgspec.Struct)
+REBOOT_DELAY = 0.5  # answer first, then reboot
+
+
+class Hostname(msgspec.Struct):
+    hostname: str
+
+
+class Title(msgspec.Struct):
+    title: str
+
+
+class OledSleep(msgspec.Struct):
+    sleep: int
+
+
+async def _body(request: Req, struct: type[S]) -> S:
+    try:
+        return await read_body(request, struct)
+    except InvalidInput as err:
+        raise ApiError(-1, f"invalid arguments: {err}") from None
+
+
+class SystemController(Controller):
+    path = "/api/vm"
+
+    @get("/hostname", role=Role.VIEWER)
+    async def hostname(self, request: Req) -> Envelope[Hostname]:
+        return ok(Hostname(services(request).settings.hostname()))
+
+    @post("/hostname", role=Role.ADMIN, body=Hostname)
+    async def set_hostname(self, request: Req) -> Envelope[None]:
+        services(request).settings.set_hostname((await _body(request, Hostname)).hostname)
+        return ok()
+
+    @get("/web-title", role=Role.VIEWER)
+    async def web_title(self, request: Req) -> Envelope[Title]:
+        return ok(Title(services(request).settings.web_title()))
+
+    @post("/web-title", role=Role.ADMIN, body=Title)
+    async def set_web_title(self, request: Req) -> Envelope[None]:
+        services(request).settings.set_web_title((await _body(request, Title)).title)
+        return ok()
+
+    @get("/ssh", role=Role.ADMIN)
+    async def ssh(self, request: Req) -> Envelope[Enabled]:
+        return ok(services(request).settings.ssh())
+
+    @post("/ssh/enable", role=Role.ADMIN)
+    async def ssh_enable(self, request: Req) -> Envelope[None]:
+        await asyncio.to_thread(services(request).settings.set_ssh, True)
+        return ok()
+
+    @post("/ssh/disable", role=Role.ADMIN)
+    async def ssh_disable(self, request: Req) -> Envelope[None]:
+        await asyncio.to_thread(services(request).settings.set_ssh, False)
+        return ok()
+
+    @get("/mdns", role=Role.ADMIN)
+    async def mdns(self, request: Req) -> Envelope[Enabled]:
+        return ok(services(request).settings.mdns())
+
+    @post("/mdns/enable", role=Role.ADMIN)
+    async def mdns_enable(self, request: Req) -> Envelope[None]:
+        await asyncio.to_thread(services(request).settings.set_mdns, True)
+        return ok()
+
+    @post("/mdns/disable", role=Role.ADMIN)
+    async def mdns_disable(self, request: Req) -> Envelope[None]:
+        await asyncio.to_thread(services(request).settings.set_mdns, False)
+        return ok()
+
+    @get("/oled", role=Role.ADMIN)
+    async def oled(self, request: Req) -> Envelope[Oled]:
+        return ok(services(request).settings.oled())
+
+    @post("/oled", role=Role.ADMIN, body=OledSleep)
+    async def set_oled(self, request: Req) -> Envelope[None]:
+        services(request).settings.set_oled_sleep((await _body(request, OledSleep)).sleep)
+        return ok()
+
+    @post("/system/reboot", role=Role.ADMIN)
+    async def reboot(self, request: Req) -> Envelope[None]:
+        runner = services(request).runner
+        asyncio.get_running_loop().call_later(
+            REBOOT_DELAY, lambda: asyncio.ensure_future(asyncio.to_thread(runner.run, ["reboot"]))
+        )
+        return ok()
+
+
+class NetworkController(Controller):
+    path = "/api/network"
+
+    @get("/wifi", role=Role.ADMIN)
+    async def wifi(self, request: Req) -> Envelope[Wifi]:
+        return ok(services(request).settings.wifi())
+
+
+class ExtensionsController(Controller):
+    path = "/api/extensions"
+
+    @get("/tailscale/status", role=Role.ADMIN)
+    async def tailscale(self, request: Req) -> Envelope[TailscaleStatus]:
+        return ok(await asyncio.to_thread(status, services(request).runner))

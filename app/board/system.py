@@ -1,0 +1,84 @@
+"""System commands, behind one runner: argument vectors only, timeouts, output captured.
+
+On a board the runner executes the command. The sim board's runner never executes anything: it
+emulates each command's effect inside the device root (an SSH flag file, the mDNS pid file, a
+power cycle of the sim host for ``reboot``) and records what was asked, so a laptop running the sim
+board, and every test, is never touched.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from app.paths import DeviceRoot, atomic_write
+
+
+@dataclass(frozen=True)
+class Result:
+    returncode: int
+    output: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+class CommandRunner(Protocol):
+    def run(self, argv: Sequence[str], timeout: float = 30.0, stdin: bytes | None = None) -> Result:
+        """Run ``argv`` (never a shell string). FileNotFoundError if the program does not exist."""
+        ...
+
+
+class BoardRunner:
+    def run(self, argv: Sequence[str], timeout: float = 30.0, stdin: bytes | None = None) -> Result:
+        if isinstance(argv, str):
+            raise TypeError("commands are argument lists, never strings")
+        try:
+            done = subprocess.run(list(argv), input=stdin, capture_output=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired as err:
+            output = (err.stdout or b"") + (err.stderr or b"")
+            return Result(124, output.decode("utf-8", "replace") + "\ntimed out")
+        return Result(done.returncode, (done.stdout + done.stderr).decode("utf-8", "replace"))
+
+
+class SimRunner:
+    """Emulates the board's commands in the device root; anything unknown is 'not installed'."""
+
+    def __init__(self, root: DeviceRoot, on_reboot: Callable[[], None]) -> None:
+        self.root = root
+        self.on_reboot = on_reboot
+        self.history: list[tuple[str, ...]] = []
+        self._lock = threading.Lock()
+        self._effects: dict[tuple[str, ...], Callable[[], None]] = {
+            ("/etc/init.d/S50sshd", "permanent_on"): lambda: self._remove("/etc/kvm/ssh_stop"),
+            ("/etc/init.d/S50sshd", "permanent_off"): lambda: self._touch("/etc/kvm/ssh_stop"),
+            ("/etc/init.d/S50avahi-daemon", "start"): lambda: self._write("/run/avahi-daemon/pid", "4242\n"),
+            ("/etc/init.d/S50avahi-daemon", "stop"): lambda: self._remove("/run/avahi-daemon/pid"),
+            ("hostname", "-F", "/etc/hostname"): lambda: None,
+            ("reboot",): self.on_reboot,
+        }
+
+    def _touch(self, path: str) -> None:
+        atomic_write(self.root(path), b"")
+
+    def _write(self, path: str, text: str) -> None:
+        atomic_write(self.root(path), text.encode())
+
+    def _remove(self, path: str) -> None:
+        self.root(path).unlink(missing_ok=True)
+
+    def run(self, argv: Sequence[str], timeout: float = 30.0, stdin: bytes | None = None) -> Result:
+        if isinstance(argv, str):
+            raise TypeError("commands are argument lists, never strings")
+        command = tuple(argv)
+        with self._lock:
+            self.history.append(command)
+        effect = self._effects.get(command)
+        if effect is None:
+            raise FileNotFoundError(command[0])
+        effect()
+        return Result(0, "")

@@ -1,0 +1,1 @@
+"""Device and system management: names, services, the board's own settings."""
