@@ -120,6 +120,108 @@ test('force off holds power for 5 s (confirmed first) and the host goes off', as
   await expect(led).toHaveAttribute('data-state', 'off', { timeout: 10_000 });
 });
 
+type SimHost = {
+  power: string;
+  text: string;
+  pointer: { x: number; y: number };
+  buttons: number;
+  clicks: number;
+  leds: number;
+};
+
+async function simHost(page: import('@playwright/test').Page): Promise<SimHost> {
+  const r = await page.request.get('/api/sim/host');
+  const body = await r.json();
+  expect(body.code).toBe(0);
+  return body.data as SimHost;
+}
+
+test('desktop: live video, keyboard, mouse, paste and the Caps Lock LED reach the host', async ({ page }) => {
+  await login(page, 'admin', NEW_PASSWORD);
+  const led = page.getByTestId('led-power');
+  await expect(led).toHaveAttribute('data-state', /^(on|off)$/);
+  if ((await led.getAttribute('data-state')) === 'off') {
+    await page.getByRole('button', { name: 'Power', exact: true }).click();
+  }
+  await expect.poll(async () => (await simHost(page)).power, { timeout: 20_000 }).toBe('on');
+  await expect(page.getByTestId('ws-state')).toHaveAttribute('data-state', 'open');
+
+  // 1. video: the <img> decoded real frames, letterboxed, and the clock makes them change
+  const screen = page.getByTestId('screen');
+  const img = page.getByTestId('screen-img');
+  await expect(screen).toHaveAttribute('data-video', 'playing');
+  await expect(page.getByTestId('screen-overlay')).toHaveCount(0);
+  const natural = await img.evaluate((el: HTMLImageElement) => [el.naturalWidth, el.naturalHeight]);
+  expect(natural[0]).toBeGreaterThan(100);
+  expect(natural[1]).toBeGreaterThan(100);
+  const first = await img.screenshot();
+  await expect.poll(async () => Buffer.compare(first, await img.screenshot()) !== 0, { timeout: 10_000 }).toBe(true);
+
+  // 2. mouse: a click lands where it was made on the picture (absolute mode, letterbox-aware)
+  await page.request.post('/api/sim/host/clear');
+  const before = await simHost(page);
+  const box = (await img.boundingBox())!;
+  const scale = Math.min(box.width / natural[0], box.height / natural[1]);
+  const pic = { w: natural[0] * scale, h: natural[1] * scale };
+  const at = { x: box.x + (box.width - pic.w) / 2 + pic.w * 0.25, y: box.y + (box.height - pic.h) / 2 + pic.h * 0.75 };
+  await page.mouse.click(at.x, at.y);
+  await expect.poll(async () => (await simHost(page)).clicks).toBe(before.clicks + 1);
+  const afterClick = await simHost(page);
+  expect(Math.abs(afterClick.pointer.x - 32767 * 0.25)).toBeLessThan(400);
+  expect(Math.abs(afterClick.pointer.y - 32767 * 0.75)).toBeLessThan(400);
+  expect(afterClick.buttons).toBe(0);
+  await page.mouse.click(at.x, at.y, { button: 'right' });
+  await expect.poll(async () => (await simHost(page)).clicks).toBe(before.clicks + 2);
+  await expect(screen).toHaveAttribute('data-focused', 'true');
+
+  // 3. keyboard: typed into the focused screen, decoded by the host
+  await page.keyboard.type('hello');
+  await expect.poll(async () => (await simHost(page)).text).toBe('hello');
+  expect((await simHost(page)).leds & 2).toBe(0);
+  await page.screenshot({ path: `${SHOT_DIR}/kvm-e2e-typed.png` });
+
+  // 4. Caps Lock: the host answers with its LED report, the toolbar shows it
+  const caps = page.getByTestId('kbd-led-caps');
+  await expect(caps).toHaveAttribute('data-state', 'off');
+  await page.keyboard.press('CapsLock');
+  await expect(caps).toHaveAttribute('data-state', 'on');
+  await page.keyboard.type('x');
+  await expect.poll(async () => (await simHost(page)).text).toBe('helloX');
+  await page.keyboard.press('CapsLock');
+  await expect(caps).toHaveAttribute('data-state', 'off');
+  await page.keyboard.press('Backspace');
+  await expect.poll(async () => (await simHost(page)).text).toBe('hello');
+  expect((await simHost(page)).leds & 2).toBe(0);
+
+  // 5. blur releases held keys
+  await page.keyboard.down('ShiftLeft');
+  await expect.poll(async () => (await page.request.get('/api/sim/host').then((r) => r.json())).data.keysHeld).toBe(true);
+  await page.getByRole('button', { name: 'Paste text' }).focus();
+  await expect.poll(async () => (await page.request.get('/api/sim/host').then((r) => r.json())).data.keysHeld).toBe(false);
+  await page.keyboard.up('ShiftLeft');
+
+  // 6. paste dialog: validation, then real typing in the host's layout
+  await page.request.post('/api/sim/host/clear');
+  await page.getByRole('button', { name: 'Paste text' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Paste text' });
+  await expect(dialog).toBeVisible();
+  await dialog.getByLabel('Text to paste').fill('x'.repeat(834));
+  await dialog.getByRole('button', { name: 'Paste' }).click();
+  await expect(dialog.getByRole('alert')).toContainText(/at most 833/);
+  await dialog.getByLabel('Text to paste').fill('Paste OK');
+  await expect(dialog.getByLabel('Host keyboard layout')).toHaveValue('');
+  await dialog.getByRole('button', { name: 'Paste' }).click();
+  await expect(dialog).toBeHidden({ timeout: 15_000 });
+  await expect.poll(async () => (await simHost(page)).text).toContain('Paste OK');
+
+  // 7. special keys: Ctrl+Alt+Del as one press and a release
+  await page.getByRole('button', { name: /^Keys/ }).click();
+  await page.getByRole('menuitem', { name: 'Ctrl+Alt+Del' }).click();
+  await expect(page.getByText('Sent Ctrl+Alt+Del')).toBeVisible();
+  await expect.poll(async () => (await page.request.get('/api/sim/host').then((r) => r.json())).data.keysHeld).toBe(false);
+  await page.screenshot({ path: `${SHOT_DIR}/kvm-e2e-pasted.png` });
+});
+
 test('a viewer sees the power state but gets no buttons', async ({ page }) => {
   await login(page, VIEWER, VIEWER_PASSWORD);
   // accounts created by an admin may have to set their own password first
@@ -131,6 +233,14 @@ test('a viewer sees the power state but gets no buttons', async ({ page }) => {
   await expect(page.getByTestId('led-power')).toHaveAttribute('data-state', /^(on|off)$/);
   await expect(page.getByRole('button', { name: 'Power', exact: true })).toHaveCount(0);
   await expect(page.getByRole('button', { name: 'Force off' })).toHaveCount(0);
+  // video yes, input no
+  await expect(page.getByTestId('screen')).toHaveAttribute('data-video', 'playing');
+  await expect(page.getByTestId('kbd-led-caps')).toHaveAttribute('data-state', /^(on|off|unknown)$/);
+  await expect(page.getByRole('button', { name: 'Paste text' })).toHaveCount(0);
+  await expect(page.getByRole('button', { name: /^Keys/ })).toHaveCount(0);
+  await expect(page.getByText('View only')).toBeVisible();
+  await expect(page.getByTestId('screen')).not.toHaveAttribute('tabindex', /.*/);
+  await page.screenshot({ path: `${SHOT_DIR}/kvm-e2e-viewer.png` });
   // the server agrees: a press is forbidden for this role
   const r = await page.request.post('/api/vm/gpio', { data: { type: 'power', duration: 100 } });
   expect(r.status()).toBe(403);

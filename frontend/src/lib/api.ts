@@ -52,6 +52,11 @@ export function onUnauthorized(fn: Listener | null): void {
   unauthorizedListener = fn;
 }
 
+/** The session ended outside an HTTP request (WebSocket close 4401): same as a 401. */
+export function sessionEnded(): void {
+  unauthorizedListener?.();
+}
+
 export interface RequestOptions {
   timeoutMs?: number;
   signal?: AbortSignal;

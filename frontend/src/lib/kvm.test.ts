@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import AES from 'crypto-js/aes';
 import Utf8 from 'crypto-js/enc-utf8';
 import { ApiError } from './api';
-import { canControl, changePassword, login, passwordPolicyError, press } from './kvm';
+import { canControl, changePassword, getShortcuts, login, passwordPolicyError, paste, press } from './kvm';
 import { PASSWORD_KEY } from './encrypt';
 
 const ok = () => new Response(JSON.stringify({ code: 0, msg: 'success', data: null }), { status: 200 });
@@ -64,5 +64,28 @@ describe('kvm endpoints', () => {
     expect(passwordPolicyError('1234567')).not.toBeNull();
     expect(passwordPolicyError('12345678')).toBeNull();
     expect(passwordPolicyError('é'.repeat(37))).not.toBeNull(); // 74 bytes
+  });
+});
+
+describe('hid endpoints', () => {
+  it('paste posts content and langue; -2/-3 are explained', async () => {
+    const f = vi.fn(async (_u: RequestInfo | URL, _i?: RequestInit) => ok());
+    vi.stubGlobal('fetch', f);
+    await paste('Paste OK', 'de');
+    expect(f.mock.calls[0][0]).toBe('/api/hid/paste');
+    expect(JSON.parse(f.mock.calls[0][1]!.body as string)).toEqual({ content: 'Paste OK', langue: 'de' });
+    vi.stubGlobal('fetch', vi.fn(async () => fail(-2, 'content too long')));
+    await expect(paste('x', '')).rejects.toThrow(/at most 833 characters/);
+    vi.stubGlobal('fetch', vi.fn(async () => fail(-3, 'HID control is busy')));
+    await expect(paste('x', '')).rejects.toThrow(/busy/);
+  });
+
+  it('shortcuts: a missing list is empty', async () => {
+    const data = (d: unknown) => new Response(JSON.stringify({ code: 0, msg: 'success', data: d }), { status: 200 });
+    vi.stubGlobal('fetch', vi.fn(async () => data({ shortcuts: null })));
+    await expect(getShortcuts()).resolves.toEqual([]);
+    const list = [{ id: 'a', keys: [{ code: 'ControlLeft', label: 'Ctrl' }, { code: 'KeyC', label: 'C' }] }];
+    vi.stubGlobal('fetch', vi.fn(async () => data({ shortcuts: list })));
+    await expect(getShortcuts()).resolves.toEqual(list);
   });
 });

@@ -77,3 +77,47 @@ export function passwordPolicyError(pw: string): string | null {
   if (n < 8 || n > 72) return 'Password must be between 8 and 72 bytes.';
   return null;
 }
+
+// --- HID (spec §4.3) -------------------------------------------------------
+
+export interface LedState { numLock: boolean; capsLock: boolean; scrollLock: boolean; known: boolean; updatedAt?: string }
+export interface ShortcutKey { code: string; label: string }
+export interface Shortcut { id: string; keys: ShortcutKey[] }
+
+/** Host keyboard layouts the paste endpoint knows ("" = US). */
+export const PASTE_LAYOUTS: ReadonlyArray<{ value: string; label: string }> = [
+  { value: '', label: 'English (US)' },
+  { value: 'us-intl', label: 'English (US international)' },
+  { value: 'uk', label: 'English (UK)' },
+  { value: 'de', label: 'German' },
+  { value: 'ch-de', label: 'German (Switzerland)' },
+  { value: 'fr', label: 'French (AZERTY)' },
+  { value: 'es', label: 'Spanish' },
+  { value: 'it', label: 'Italian' },
+  { value: 'nordic', label: 'Nordic' },
+];
+export const PASTE_MAX_CHARS = 833;
+
+export async function paste(content: string, langue: string): Promise<void> {
+  try {
+    // the request lasts ~30 ms per character (up to 25 s)
+    await post<null>('/api/hid/paste', { content, langue }, { timeoutMs: 60_000 });
+  } catch (e) {
+    if (e instanceof ApiError) {
+      if (e.code === -2) throw new ApiError(-2, /exceeds/i.test(e.message)
+        ? 'The text takes too long to type. Paste it in smaller parts.'
+        : `The text is too long (at most ${PASTE_MAX_CHARS} characters).`);
+      if (e.code === -3) throw new ApiError(-3, /busy/i.test(e.message)
+        ? 'The keyboard is busy with another paste. Try again in a moment.'
+        : 'Typing the text failed. Is the host on and connected?');
+    }
+    throw e;
+  }
+}
+
+export const getLeds = () => get<LedState>('/api/hid/leds');
+
+export async function getShortcuts(): Promise<Shortcut[]> {
+  const d = await get<{ shortcuts: Shortcut[] | null }>('/api/hid/shortcuts');
+  return Array.isArray(d?.shortcuts) ? d.shortcuts : [];
+}

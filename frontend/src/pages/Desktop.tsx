@@ -1,9 +1,20 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { UnauthorizedError, errorText } from '../lib/api';
-import { canControl, getGpio, getHardware, getInfo, logout, type Account, type Gpio, type VmInfo } from '../lib/kvm';
+import { UnauthorizedError, errorText, sessionEnded } from '../lib/api';
+import {
+  canControl, getGpio, getHardware, getInfo, getLeds, getShortcuts, logout,
+  type Account, type Gpio, type LedState, type Shortcut, type VmInfo,
+} from '../lib/kvm';
+import { KvmSocket, type CaptureStatus, type SocketState } from '../lib/ws';
+import { comboReports, keyboardFrame } from '../lib/hid/keyboard';
 import { Brand } from '../components/Brand';
 import { PowerPanel } from '../components/PowerPanel';
-import { Screen } from '../components/Screen';
+import { Screen, type MouseMode } from '../components/Screen';
+import { ScreenToolbar } from '../components/ScreenToolbar';
+import { PasteDialog } from '../components/PasteDialog';
+import type { Combo } from '../components/KeysMenu';
+
+export const COMBO_HOLD_MS = 100;
+const MOUSE_MODE_KEY = 'kvm-mouse-mode';
 
 export const GPIO_POLL_MS = 1500;
 
@@ -60,8 +71,82 @@ function useGpio() {
   return { gpio, error, refresh: poll };
 }
 
+/** The /api/ws connection: input out, LED and capture status in. */
+function useKvmSocket() {
+  const sock = useRef<KvmSocket | null>(null);
+  const [state, setState] = useState<SocketState>('connecting');
+  const [leds, setLeds] = useState<LedState | null>(null);
+  const [capture, setCapture] = useState<CaptureStatus | null>(null);
+
+  useEffect(() => {
+    let live = true;
+    const s = new KvmSocket({
+      onState: setState,
+      onLeds: (l) => setLeds(l),
+      onCapture: (c) => c.mode === 'mjpeg' && setCapture(c),
+      onSessionEnded: sessionEnded,
+    });
+    sock.current = s;
+    s.start();
+    // the socket's snapshot wins if it is first
+    getLeds().then((l) => live && setLeds((prev) => prev ?? l)).catch(() => {});
+    return () => {
+      live = false;
+      s.stop();
+      sock.current = null;
+    };
+  }, []);
+
+  const send = useCallback((frame: Uint8Array) => sock.current?.send(frame) ?? false, []);
+  const stop = useCallback(() => sock.current?.stop(), []);
+  return { state, leds, capture, send, stop };
+}
+
 export function DesktopPage({ account, onLoggedOut, onChangePassword }: Props) {
   const { gpio, error: gpioError, refresh } = useGpio();
+  const control = canControl(account.role);
+  const ws = useKvmSocket();
+  const [mouseMode, setMouseMode] = useState<MouseMode>(() =>
+    localStorage.getItem(MOUSE_MODE_KEY) === 'relative' ? 'relative' : 'absolute');
+  const [pasting, setPasting] = useState(false);
+  const [notice, setNotice] = useState<string | null>(null);
+  const [shortcuts, setShortcuts] = useState<Shortcut[]>([]);
+
+  useEffect(() => {
+    if (!control) return;
+    let live = true;
+    getShortcuts().then((s) => live && setShortcuts(s)).catch(() => {});
+    return () => {
+      live = false;
+    };
+  }, [control]);
+
+  useEffect(() => {
+    if (!notice) return;
+    const t = setTimeout(() => setNotice(null), 4000);
+    return () => clearTimeout(t);
+  }, [notice]);
+
+  const { send } = ws;
+  const sendCombo = useCallback((c: Combo) => {
+    const [press, release] = comboReports(c.codes);
+    if (!send(keyboardFrame(press))) {
+      setNotice('Not connected: keys not sent.');
+      return;
+    }
+    setTimeout(() => send(keyboardFrame(release)), COMBO_HOLD_MS);
+    setNotice(`Sent ${c.label}`);
+  }, [send]);
+
+  function changeMouseMode(m: MouseMode) {
+    localStorage.setItem(MOUSE_MODE_KEY, m);
+    setMouseMode(m);
+  }
+
+  const closePaste = useCallback((pasted: boolean) => {
+    setPasting(false);
+    if (pasted) setNotice('Text pasted.');
+  }, []);
   const [info, setInfo] = useState<VmInfo | null>(null);
   const [hw, setHw] = useState<string | null>(null);
   const [loggingOut, setLoggingOut] = useState(false);
@@ -77,6 +162,7 @@ export function DesktopPage({ account, onLoggedOut, onChangePassword }: Props) {
 
   async function doLogout() {
     setLoggingOut(true);
+    ws.stop(); // the server ends the socket with 4401 on logout: not a lost session
     try {
       await logout();
     } catch {
@@ -103,9 +189,28 @@ export function DesktopPage({ account, onLoggedOut, onChangePassword }: Props) {
       </header>
 
       <main className="workspace">
-        <Screen hostOn={gpio ? gpio.pwr : null} />
+        <div className="screen-col">
+          <ScreenToolbar
+            leds={ws.leds}
+            socket={ws.state}
+            control={control}
+            mouseMode={mouseMode}
+            onMouseMode={changeMouseMode}
+            onPaste={() => setPasting(true)}
+            shortcuts={shortcuts}
+            onCombo={sendCombo}
+            notice={notice}
+          />
+          <Screen
+            send={send}
+            control={control}
+            mouseMode={mouseMode}
+            signalError={ws.capture && !ws.capture.ok ? ws.capture.message || 'Capture failed' : null}
+            hostOn={gpio ? gpio.pwr : null}
+          />
+        </div>
         <aside className="sidebar">
-          <PowerPanel gpio={gpio} gpioError={gpioError} controls={canControl(account.role)} onPressed={refresh} />
+          <PowerPanel gpio={gpio} gpioError={gpioError} controls={control} onPressed={refresh} />
           {info && (
             <section className="card panel" aria-label="Device">
               <h2>Device</h2>
@@ -120,6 +225,8 @@ export function DesktopPage({ account, onLoggedOut, onChangePassword }: Props) {
           )}
         </aside>
       </main>
+
+      {pasting && <PasteDialog onClose={closePaste} />}
 
       <footer className="footer muted" data-testid="footer">
         {info ? (

@@ -1,0 +1,71 @@
+import type { LedState } from '../lib/kvm';
+import type { SocketState } from '../lib/ws';
+import type { MouseMode } from './Screen';
+import { KeysMenu, type Combo } from './KeysMenu';
+import type { Shortcut } from '../lib/kvm';
+
+interface Props {
+  leds: LedState | null;
+  socket: SocketState;
+  control: boolean;
+  mouseMode: MouseMode;
+  onMouseMode: (m: MouseMode) => void;
+  onPaste: () => void;
+  shortcuts: Shortcut[];
+  onCombo: (c: Combo) => void;
+  notice: string | null;
+}
+
+const SOCKET_TEXT: Record<SocketState, string> = {
+  connecting: 'Connecting…',
+  open: 'Connected',
+  closed: 'Reconnecting…',
+  ended: 'Session ended',
+};
+
+export function ScreenToolbar(p: Props) {
+  const known = !!p.leds?.known;
+  const led = (name: string, on: boolean | undefined, id: string) => {
+    const state = !known ? 'unknown' : on ? 'on' : 'off';
+    return (
+      <span className={`kbd-led ${state}`} data-testid={id} data-state={state} title={`${name} Lock: ${state}`}>
+        {name}
+      </span>
+    );
+  };
+  return (
+    <div className="screen-toolbar" role="toolbar" aria-label="Screen">
+      <span className="kbd-leds" role="status" aria-label="Keyboard LEDs">
+        {led('Num', p.leds?.numLock, 'kbd-led-num')}
+        {led('Caps', p.leds?.capsLock, 'kbd-led-caps')}
+        {led('Scroll', p.leds?.scrollLock, 'kbd-led-scroll')}
+      </span>
+      <span className={`ws-state ${p.socket}`} data-testid="ws-state" data-state={p.socket}>
+        <span className="dot" aria-hidden="true" /> {SOCKET_TEXT[p.socket]}
+      </span>
+      {p.notice && <span className="muted small" role="status">{p.notice}</span>}
+      <span className="spacer" />
+      {p.control ? (
+        <>
+          <div className="seg" role="group" aria-label="Mouse mode">
+            {(['absolute', 'relative'] as const).map((m) => (
+              <button
+                key={m}
+                className={`btn small${p.mouseMode === m ? ' active' : ''}`}
+                aria-pressed={p.mouseMode === m}
+                onClick={() => p.onMouseMode(m)}
+                title={m === 'absolute' ? 'The host pointer follows yours' : 'Pointer lock: the mouse moves the host pointer by deltas'}
+              >
+                {m === 'absolute' ? 'Absolute' : 'Relative'}
+              </button>
+            ))}
+          </div>
+          <button className="btn small" onClick={p.onPaste}>Paste text</button>
+          <KeysMenu shortcuts={p.shortcuts} onCombo={p.onCombo} />
+        </>
+      ) : (
+        <span className="muted small">View only</span>
+      )}
+    </div>
+  );
+}
