@@ -303,3 +303,26 @@ test('the video <img> reconnects after an error', async ({ page }) => {
   await expect.poll(() => streams.length, { timeout: 8000 }).toBeGreaterThanOrEqual(2);
   expect(new Set(streams).size).toBe(streams.length); // a fresh ?v= each time
 });
+
+test('a reconnected socket reopens the video stream (the server may have restarted)', async ({ page }) => {
+  const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==', 'base64');
+  let streams = 0;
+  let sockets = 0;
+  await mockApi(page, 'user', {
+    'GET /api/stream/mjpeg': (r) => {
+      streams++;
+      return r.fulfill({ status: 200, contentType: 'image/png', body: PNG });
+    },
+  });
+  await page.routeWebSocket('**/api/ws', (ws) => {
+    if (++sockets === 1) setTimeout(() => ws.close({ code: 1001 }), 500);
+  });
+  await page.goto('/');
+  await expect(page.getByTestId('screen')).toHaveAttribute('data-video', 'playing');
+  await expect(page.getByTestId('screen-overlay')).toHaveCount(0);
+  expect(streams).toBe(1);
+  await expect(page.getByTestId('ws-state')).toHaveAttribute('data-state', 'closed');
+  await expect(page.getByTestId('ws-state')).toHaveAttribute('data-state', 'open', { timeout: 6000 });
+  await expect.poll(() => streams).toBe(2);
+  await expect(page.getByTestId('screen')).toHaveAttribute('data-video', 'playing');
+});

@@ -17,13 +17,15 @@ interface Props {
   /** Capture problem reported by the server (capture-status), or null. */
   signalError: string | null;
   hostOn: boolean | null;
+  /** Bumped when the status socket reconnects: the server may have restarted, so restart the stream too. */
+  streamEpoch?: number;
 }
 
 /**
  * The remote screen: the MJPEG stream in an <img> letterboxed into the box, and
  * (for users who may control the host) keyboard and mouse capture while focused.
  */
-export function Screen({ send, control, mouseMode, signalError, hostOn }: Props) {
+export function Screen({ send, control, mouseMode, signalError, hostOn, streamEpoch = 0 }: Props) {
   const boxRef = useRef<HTMLElement>(null);
   const imgRef = useRef<HTMLImageElement>(null);
   const [version, setVersion] = useState(() => Date.now() % 1e6);
@@ -50,6 +52,15 @@ export function Screen({ send, control, mouseMode, signalError, hostOn }: Props)
     }, VIDEO_RETRY_MS);
     return () => clearTimeout(t);
   }, [failed]);
+
+  // Chrome fires `load` only for the first part of a multipart image, so a stream that ended
+  // quietly cannot be seen from here; a reconnected socket is the hint to reopen it.
+  useEffect(() => {
+    if (!streamEpoch) return;
+    setLoaded(false);
+    setFailed(false);
+    setVersion((v) => v + 1);
+  }, [streamEpoch]);
 
   // Abort the stream when leaving the page (an <img> removed from the DOM may keep loading).
   useEffect(() => {

@@ -77,11 +77,18 @@ function useKvmSocket() {
   const [state, setState] = useState<SocketState>('connecting');
   const [leds, setLeds] = useState<LedState | null>(null);
   const [capture, setCapture] = useState<CaptureStatus | null>(null);
+  const [reconnects, setReconnects] = useState(0);
 
   useEffect(() => {
     let live = true;
+    let opened = false;
     const s = new KvmSocket({
-      onState: setState,
+      onState: (st) => {
+        setState(st);
+        if (st !== 'open') return;
+        if (opened) setReconnects((n) => n + 1);
+        opened = true;
+      },
       onLeds: (l) => setLeds(l),
       onCapture: (c) => c.mode === 'mjpeg' && setCapture(c),
       onSessionEnded: sessionEnded,
@@ -99,7 +106,7 @@ function useKvmSocket() {
 
   const send = useCallback((frame: Uint8Array) => sock.current?.send(frame) ?? false, []);
   const stop = useCallback(() => sock.current?.stop(), []);
-  return { state, leds, capture, send, stop };
+  return { state, leds, capture, reconnects, send, stop };
 }
 
 export function DesktopPage({ account, onLoggedOut, onChangePassword }: Props) {
@@ -207,6 +214,7 @@ export function DesktopPage({ account, onLoggedOut, onChangePassword }: Props) {
             mouseMode={mouseMode}
             signalError={ws.capture && !ws.capture.ok ? ws.capture.message || 'Capture failed' : null}
             hostOn={gpio ? gpio.pwr : null}
+            streamEpoch={ws.reconnects}
           />
         </div>
         <aside className="sidebar">
