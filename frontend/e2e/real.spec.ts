@@ -210,12 +210,14 @@ test('desktop: live video, keyboard, mouse, paste and the Caps Lock LED reach th
   await expect(dialog.getByRole('alert')).toContainText(/at most 833/);
   await dialog.getByLabel('Text to paste').fill('Paste OK');
   await expect(dialog.getByLabel('Host keyboard layout')).toHaveValue('');
+  await page.screenshot({ path: `${SHOT_DIR}/kvm-e2e-paste-dialog.png` });
   await dialog.getByRole('button', { name: 'Paste' }).click();
   await expect(dialog).toBeHidden({ timeout: 15_000 });
   await expect.poll(async () => (await simHost(page)).text).toContain('Paste OK');
 
   // 7. special keys: Ctrl+Alt+Del as one press and a release
   await page.getByRole('button', { name: /^Keys/ }).click();
+  await page.screenshot({ path: `${SHOT_DIR}/kvm-e2e-keys-menu.png` });
   await page.getByRole('menuitem', { name: 'Ctrl+Alt+Del' }).click();
   await expect(page.getByText('Sent Ctrl+Alt+Del')).toBeVisible();
   await expect.poll(async () => (await page.request.get('/api/sim/host').then((r) => r.json())).data.keysHeld).toBe(false);

@@ -54,7 +54,7 @@ export function PasteDialog({ onClose }: Props) {
         <p className="dialog-body">The text is typed on the host as keystrokes (about 30 characters a second).</p>
         <label>
           Text to paste
-          <textarea ref={areaRef} value={text} rows={6} onChange={(e) => setText(e.target.value)} disabled={busy} />
+          <textarea ref={areaRef} value={text} rows={6} onChange={(e) => { setText(e.target.value); setError(null); }} disabled={busy} />
         </label>
         <span className={`hint${count > PASTE_MAX_CHARS ? ' error' : ''}`}>{count} / {PASTE_MAX_CHARS} characters</span>
         <label>
