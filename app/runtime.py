@@ -27,6 +27,7 @@ from app.services.hid.paste import Paster
 from app.services.hid.service import HidService
 from app.services.hid.shortcuts import ShortcutStore
 from app.services.power import PowerService
+from app.services.system.scripts import Scripts
 from app.services.system.settings import DeviceSettings
 from app.services.video.capture import Capture
 from app.services.video.hdmi import Hdmi
@@ -66,6 +67,7 @@ class Services:
     sim_input: SimInput | None
     runner: CommandRunner
     settings: DeviceSettings
+    scripts: Scripts
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -147,6 +149,7 @@ def build_services(config: Config, root_path: Path) -> Services:
         sim_input=sim_input,
         runner=runner,
         settings=DeviceSettings(root, runner),
+        scripts=Scripts(root, runner),
     )
 
 

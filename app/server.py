@@ -16,6 +16,7 @@ from app.api.envelope import EXCEPTION_HANDLERS
 from app.api.hid import HidController, JigglerController
 from app.api.openapi import openapi_config
 from app.api.screen import ScreenController
+from app.api.scripts import ScriptsController
 from app.api.sim import SimController
 from app.api.stream import StreamController, mjpeg_stream
 from app.api.system import ExtensionsController, NetworkController, SystemController
@@ -51,6 +52,7 @@ def create_app(config: Config, root: Path, frontend: Path = FRONTEND_DIST) -> Li
         SystemController,
         NetworkController,
         ExtensionsController,
+        ScriptsController,
         input_channel,
     ]
     if services.sim_input is not None:

@@ -32,6 +32,10 @@ class CommandRunner(Protocol):
         """Run ``argv`` (never a shell string). FileNotFoundError if the program does not exist."""
         ...
 
+    def spawn(self, argv: Sequence[str]) -> None:
+        """Start ``argv`` detached, output discarded, and return at once. FileNotFoundError as ``run``."""
+        ...
+
 
 class BoardRunner:
     def run(self, argv: Sequence[str], timeout: float = 30.0, stdin: bytes | None = None) -> Result:
@@ -43,6 +47,18 @@ class BoardRunner:
             output = (err.stdout or b"") + (err.stderr or b"")
             return Result(124, output.decode("utf-8", "replace") + "\ntimed out")
         return Result(done.returncode, (done.stdout + done.stderr).decode("utf-8", "replace"))
+
+    def spawn(self, argv: Sequence[str]) -> None:
+        if isinstance(argv, str):
+            raise TypeError("commands are argument lists, never strings")
+        process = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # not ended with the app's process group
+        )
+        threading.Thread(target=process.wait, name=f"reap-{process.pid}", daemon=True).start()
 
 
 class SimRunner:
@@ -61,6 +77,8 @@ class SimRunner:
             ("hostname", "-F", "/etc/hostname"): lambda: None,
             ("reboot",): self.on_reboot,
         }
+        # Commands whose arguments vary: each answers a Result, or None when the command is not its own.
+        self._patterns: list[Callable[[tuple[str, ...]], Result | None]] = [self._user_script]
 
     def _touch(self, path: str) -> None:
         atomic_write(self.root(path), b"")
@@ -78,7 +96,23 @@ class SimRunner:
         with self._lock:
             self.history.append(command)
         effect = self._effects.get(command)
-        if effect is None:
-            raise FileNotFoundError(command[0])
-        effect()
-        return Result(0, "")
+        if effect is not None:
+            effect()
+            return Result(0, "")
+        for pattern in self._patterns:
+            result = pattern(command)
+            if result is not None:
+                return result
+        raise FileNotFoundError(command[0])
+
+    def spawn(self, argv: Sequence[str]) -> None:
+        self.run(argv)
+
+    def _user_script(self, command: tuple[str, ...]) -> Result | None:
+        """``sh``/``python3`` on a file in /etc/kvm/scripts: recorded, never executed."""
+        prefix = "/etc/kvm/scripts/"
+        if len(command) != 2 or command[0] not in ("sh", "python3") or not command[1].startswith(prefix):
+            return None
+        if "/" in command[1][len(prefix) :]:
+            return None
+        return Result(0, f"[sim board] {command[1]} was not executed on the sim board (the request is recorded)\n")

@@ -118,6 +118,9 @@ test('force off holds power for 5 s (confirmed first) and the host goes off', as
   await expect(power).toBeDisabled();
   await expect(power).toBeEnabled({ timeout: 15_000 });
   await expect(led).toHaveAttribute('data-state', 'off', { timeout: 10_000 });
+  // the stream goes on (a black picture) and says why it is dark
+  await expect(page.getByTestId('screen')).toHaveAttribute('data-video', 'playing');
+  await expect(page.getByTestId('screen-note')).toHaveText('The host is powered off');
 });
 
 type SimHost = {
@@ -145,6 +148,7 @@ test('desktop: live video, keyboard, mouse, paste and the Caps Lock LED reach th
   }
   await expect.poll(async () => (await simHost(page)).power, { timeout: 20_000 }).toBe('on');
   await expect(page.getByTestId('ws-state')).toHaveAttribute('data-state', 'open');
+  await expect(page.getByTestId('screen-note')).toHaveCount(0);
 
   // 1. video: the <img> decoded real frames, letterboxed, and the clock makes them change
   const screen = page.getByTestId('screen');

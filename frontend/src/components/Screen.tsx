@@ -237,6 +237,9 @@ export function Screen({ send, control, mouseMode, signalError, hostOn, streamEp
           {hostOn === false && <p className="muted small">The host is powered off.</p>}
         </div>
       )}
+      {!status && hostOn === false && (
+        <div className="screen-note" data-testid="screen-note">The host is powered off</div>
+      )}
       {control && !status && (
         <div className="screen-hint" aria-hidden="true">
           {mouseMode === 'relative'
