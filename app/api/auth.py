@@ -7,7 +7,7 @@ from litestar import Controller, Response
 from litestar.datastructures import Cookie
 
 from app.api.access import COOKIE, current_session
-from app.api.envelope import Envelope, ok, read_body
+from app.api.envelope import Envelope, ok, parse_body, read_body
 from app.api.routing import Req, delete, get, post, put, services
 from app.api.schemas import Required
 from app.errors import ApiError
@@ -126,10 +126,7 @@ class AuthController(Controller):
 
     @post("/password", role=Role.VIEWER, body=ChangePasswordRequest)
     async def change_password(self, request: Req) -> Response[Envelope[None]]:
-        try:
-            body = await read_body(request, ChangePasswordRequest)
-        except InvalidInput:
-            raise ApiError(-1, "invalid parameters") from None
+        body = await parse_body(request, ChangePasswordRequest, message="invalid parameters", detail=False)
         auth = services(request).auth
         if not auth.enabled:
             raise ApiError(-2, "invalid session")
@@ -151,19 +148,13 @@ class AuthController(Controller):
 
     @post("/users", role=Role.ADMIN, body=CreateUserRequest)
     async def create_user(self, request: Req) -> Envelope[None]:
-        try:
-            body = await read_body(request, CreateUserRequest)
-        except InvalidInput:
-            raise ApiError(-1, "invalid parameters") from None
+        body = await parse_body(request, CreateUserRequest, message="invalid parameters", detail=False)
         await services(request).auth.create_user(body.username, body.password, body.role)
         return ok()
 
     @put("/users/{username:str}", role=Role.ADMIN, body=UpdateUserRequest)
     async def update_user(self, request: Req, username: str) -> Envelope[None]:
-        try:
-            body = await read_body(request, UpdateUserRequest)
-        except InvalidInput:
-            raise ApiError(-1, "invalid parameters") from None
+        body = await parse_body(request, UpdateUserRequest, message="invalid parameters", detail=False)
         if body.role is None and body.enabled is None:
             raise ApiError(-1, "invalid parameters")
         services(request).auth.update_user(current_session(request), username, body.role, body.enabled)
@@ -176,9 +167,6 @@ class AuthController(Controller):
 
     @post("/users/{username:str}/password", role=Role.ADMIN, body=SetPasswordRequest)
     async def set_user_password(self, request: Req, username: str) -> Envelope[None]:
-        try:
-            body = await read_body(request, SetPasswordRequest)
-        except InvalidInput:
-            raise ApiError(-1, "invalid parameters") from None
+        body = await parse_body(request, SetPasswordRequest, message="invalid parameters", detail=False)
         await services(request).auth.set_user_password(username, body.password)
         return ok()

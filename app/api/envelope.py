@@ -109,3 +109,18 @@ async def read_body(request: Request[Any, Any, Any], struct: type[S]) -> S:
     except (msgspec.DecodeError, RecursionError):  # RecursionError: nesting deeper than msgspec allows
         raise InvalidInput("body is not valid JSON") from None
     return convert(value, struct)
+
+
+async def parse_body(
+    request: Request[Any, Any, Any],
+    struct: type[S],
+    code: int = -1,
+    message: str = "invalid arguments",
+    detail: bool = True,
+) -> S:
+    """``read_body``, answering bad input with the endpoint's own code and message (plus the reason,
+    unless the endpoint's message is NanoKVM's exact text)."""
+    try:
+        return await read_body(request, struct)
+    except InvalidInput as err:
+        raise ApiError(code, f"{message}: {err}" if detail else message) from None

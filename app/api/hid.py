@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
-
 import msgspec
 from litestar import Controller, Response
 from litestar.status_codes import HTTP_301_MOVED_PERMANENTLY, HTTP_307_TEMPORARY_REDIRECT
 
-from app.api.envelope import Envelope, ok, read_body
+from app.api.envelope import Envelope, ok, parse_body
 from app.api.routing import Req, delete, get, post, services
 from app.errors import ApiError
 from app.paths import read_text
 from app.services.auth.accounts import Role
 from app.services.hid.service import LedState
 from app.services.hid.shortcuts import Key, Shortcuts
-from app.validation import InvalidInput
-
-S = TypeVar("S", bound=msgspec.Struct)
 
 GADGET = "/sys/kernel/config/usb_gadget/g0"
 HID_MODES = {"0x0510": "normal", "0x0623": "hid-only"}
@@ -49,13 +44,6 @@ class JigglerState(msgspec.Struct):
     mode: str
 
 
-async def _body(request: Req, struct: type[S], code: int = -1) -> S:
-    try:
-        return await read_body(request, struct)
-    except InvalidInput as err:
-        raise ApiError(code, f"invalid arguments: {err}") from None
-
-
 class HidController(Controller):
     path = "/api/hid"
 
@@ -65,7 +53,7 @@ class HidController(Controller):
 
     @post("/paste", role=Role.USER, body=PasteRequest)
     async def paste(self, request: Req) -> Envelope[None]:
-        body = await _body(request, PasteRequest)
+        body = await parse_body(request, PasteRequest)
         await services(request).paster.paste(body.content, body.langue)
         return ok()
 
@@ -75,12 +63,12 @@ class HidController(Controller):
 
     @post("/shortcut", role=Role.ADMIN, body=ShortcutRequest)
     async def add_shortcut(self, request: Req) -> Envelope[None]:
-        services(request).shortcuts.add((await _body(request, ShortcutRequest)).keys)
+        services(request).shortcuts.add((await parse_body(request, ShortcutRequest)).keys)
         return ok()
 
     @delete("/shortcut", role=Role.ADMIN, body=ShortcutId)
     async def delete_shortcut(self, request: Req) -> Envelope[None]:
-        services(request).shortcuts.delete((await _body(request, ShortcutId)).id)
+        services(request).shortcuts.delete((await parse_body(request, ShortcutId)).id)
         return ok()
 
     @get("/shortcut/leader-key", role=Role.VIEWER)
@@ -89,7 +77,7 @@ class HidController(Controller):
 
     @post("/shortcut/leader-key", role=Role.ADMIN, body=LeaderKey)
     async def set_leader_key(self, request: Req) -> Envelope[None]:
-        services(request).shortcuts.set_leader_key((await _body(request, LeaderKey)).key)
+        services(request).shortcuts.set_leader_key((await parse_body(request, LeaderKey)).key)
         return ok()
 
     @get("/mode", role=Role.VIEWER)
@@ -130,6 +118,6 @@ class JigglerController(Controller):
             return Response(
                 None, status_code=HTTP_307_TEMPORARY_REDIRECT, headers={"location": "/api/vm/mouse-jiggler/"}
             )
-        body = await _body(request, JigglerState)
+        body = await parse_body(request, JigglerState)
         services(request).jiggler.set(body.enabled, body.mode)
         return Response(ok(None))

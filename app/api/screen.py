@@ -5,13 +5,12 @@ from __future__ import annotations
 import msgspec
 from litestar import Controller
 
-from app.api.envelope import Envelope, ok, read_body
+from app.api.envelope import Envelope, ok, parse_body
 from app.api.routing import Req, get, post, services
 from app.api.schemas import Required
 from app.errors import ApiError
 from app.services.auth.accounts import Role
 from app.services.video.hdmi import HdmiState
-from app.validation import InvalidInput
 
 
 class ScreenRequest(msgspec.Struct):
@@ -28,10 +27,7 @@ class ScreenController(Controller):
 
     @post("/screen", role=Role.USER, body=ScreenRequest)
     async def screen(self, request: Req) -> Envelope[None]:
-        try:
-            body = await read_body(request, ScreenRequest)
-        except InvalidInput:
-            raise ApiError(-1, "invalid arguments") from None
+        body = await parse_body(request, ScreenRequest, detail=False)
         try:
             services(request).screen.apply(body.type, body.value)
         except OSError:
@@ -59,9 +55,6 @@ class ScreenController(Controller):
 
     @post("/hdmi/timeout", role=Role.ADMIN, body=TimeoutRequest)
     async def hdmi_timeout(self, request: Req) -> Envelope[None]:
-        try:
-            body = await read_body(request, TimeoutRequest)
-        except InvalidInput:
-            raise ApiError(-1, "invalid arguments") from None
+        body = await parse_body(request, TimeoutRequest, detail=False)
         services(request).hdmi.set_idle_timeout(body.minutes)
         return ok()

@@ -15,17 +15,15 @@ from litestar import Controller
 from litestar.exceptions import NotFoundException
 from litestar.types import Receive, Scope, Send
 
-from app.api.envelope import Envelope, ok, read_body
+from app.api.envelope import Envelope, ok, parse_body
 from app.api.routing import Req, asgi, get, post, services
-from app.errors import ApiError
 from app.services.auth.accounts import Role
 from app.services.video.capture import DETECT_INTERVAL, Capture
 from app.services.video.pacing import TcpPacer
-from app.validation import InvalidInput
 
 # How many bytes may still be on the way to a viewer when the next frame is sent.
 IN_FLIGHT_SLACK = 16 * 1024
-PACE_POLL_MIN, PACE_POLL_MAX = 0.002, 0.05
+PACE_POLL_MIN, PACE_POLL_MAX = 0.002, 0.01
 
 
 class DetectRequest(msgspec.Struct):
@@ -114,10 +112,7 @@ class StreamController(Controller):
         capture: Capture = services(request).capture
         body = DetectRequest()
         if (await request.body()).strip():
-            try:
-                body = await read_body(request, DetectRequest)
-            except InvalidInput:
-                raise ApiError(-1, "invalid parameters") from None
+            body = await parse_body(request, DetectRequest, message="invalid parameters", detail=False)
         enabled = body.enabled if body.enabled is not None else not capture.detect_interval  # no body: toggle
         capture.detect_interval = DETECT_INTERVAL if enabled else 0
         return ok(DetectState(enabled))
@@ -127,10 +122,7 @@ class StreamController(Controller):
         """Detection off for ``duration`` seconds inside the request, then on (even if it was off)."""
         body = DetectStopRequest()
         if (await request.body()).strip():
-            try:
-                body = await read_body(request, DetectStopRequest)
-            except InvalidInput:
-                raise ApiError(-1, "invalid parameters") from None
+            body = await parse_body(request, DetectStopRequest, message="invalid parameters", detail=False)
         capture: Capture = services(request).capture
         capture.detect_interval = 0
         await asyncio.sleep(body.duration or 10)

@@ -7,13 +7,11 @@ from typing import Annotated
 import msgspec
 from litestar import Controller
 
-from app.api.envelope import Envelope, ok, read_body
+from app.api.envelope import Envelope, ok, parse_body
 from app.api.routing import Req, get, post, services
 from app.api.schemas import Required
-from app.errors import ApiError
 from app.services.auth.accounts import Role
 from app.services.device import DeviceInfo, Hardware
-from app.validation import InvalidInput
 
 
 class GpioRequest(msgspec.Struct):
@@ -46,9 +44,6 @@ class VmController(Controller):
 
     @post("/gpio", role=Role.USER, body=GpioRequest)
     async def press(self, request: Req) -> Envelope[None]:
-        try:
-            body = await read_body(request, GpioRequest)
-        except InvalidInput as err:
-            raise ApiError(-1, f"invalid arguments: {err}") from None
+        body = await parse_body(request, GpioRequest)
         await services(request).power.press(body.type, body.duration)
         return ok()

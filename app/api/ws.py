@@ -68,7 +68,8 @@ async def _read(socket: Socket, session: InputSession | None, idle: float) -> No
     """Until the client goes or falls silent for ``idle`` seconds."""
     while True:
         try:
-            received = await asyncio.wait_for(socket.receive(), idle)
+            async with asyncio.timeout(idle):  # unlike wait_for, no Task per frame
+                received = await socket.receive()
         except TimeoutError:
             return
         frame: dict[str, Any] = dict(received)

@@ -48,6 +48,7 @@ class HidWriter:
         self.written = 0
         self.dropped = 0
         self._reopen = threading.Event()
+        self._writing = threading.Lock()  # held while a report is being written, by either path
         self._thread = threading.Thread(target=self._run, name=f"hid-{path.name}", daemon=True)
 
     def start(self) -> None:
@@ -59,9 +60,28 @@ class HidWriter:
         self._thread.join(timeout=2)
         self._close()
 
+    def _write_now(self, report: bytes) -> bool:
+        """The fast path, from the caller's thread: write at once if nothing is queued or being
+        written (so order holds) and the node takes it without waiting. Never blocks."""
+        if self._fd is None or self._queue.unfinished_tasks or not self._writing.acquire(blocking=False):
+            return False
+        try:
+            fd = self._fd  # read under the lock: the thread closes it only while holding it
+            if fd is None or self._queue.unfinished_tasks or self._reopen.is_set():
+                return False
+            os.write(fd, report)
+        except OSError:  # EAGAIN or worse: the writer thread retries and reports it
+            return False
+        finally:
+            self._writing.release()
+        self.written += 1
+        return True
+
     def submit(self, report: bytes, critical: bool = False) -> bool:
-        """Queue a report. A full queue drops it, unless it is critical (a release): then the
-        backlog goes and the release stays, so keys never stick behind a host that stopped polling."""
+        """Write or queue a report. A full queue drops it, unless it is critical (a release): then
+        the backlog goes and the release stays, so keys never stick behind a host that stopped polling."""
+        if self._write_now(report):
+            return True
         item = (report, EAGAIN_RETRY_SECONDS)
         try:
             self._queue.put_nowait(item)
@@ -135,7 +155,8 @@ class HidWriter:
             try:
                 if item is None:
                     return
-                self._write(*item)
+                with self._writing:
+                    self._write(*item)
             finally:
                 self._queue.task_done()
 

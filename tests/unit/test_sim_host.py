@@ -73,10 +73,11 @@ def test_reset_reboots_only_when_on(pc: SimHost) -> None:
     wait_for(pc, PowerState.ON)
 
 
-def test_hdd_blinks_while_booting(pc: SimHost, tmp_path: Path) -> None:
+def test_hdd_blinks_while_booting(pc: SimHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sim, "BOOT_SECONDS", 2.0)  # long enough to see blinks on a busy machine
     press(pc, "power", 0.01)
     seen = set()
-    deadline = time.monotonic() + 0.3
+    deadline = time.monotonic() + 1.8
     while time.monotonic() < deadline:
         seen.add(led(tmp_path / "hdd"))
         time.sleep(0.02)

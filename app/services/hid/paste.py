@@ -42,15 +42,25 @@ class Paster:
             raise ApiError(-3, "HID control is busy")
         async with self._lock:
             # Shielded: a client that goes away must not leave a key half-typed.
-            await asyncio.shield(asyncio.to_thread(self._type, content.replace("\r\n", "\n"), keymap))
+            typed = await asyncio.shield(asyncio.to_thread(self._type, content.replace("\r\n", "\n"), keymap))
+        if not typed:
+            raise ApiError(-3, "HID paste failed: the host is not reading the keyboard")
 
-    def _type(self, content: str, keymap: Keymap) -> None:
+    def _type(self, content: str, keymap: Keymap) -> bool:
+        """Type ``content``; False (and stop at once) as soon as the host lets a report drop."""
         writer = self.hid.keyboard
+        dropped = writer.dropped
         self.hid.last_input = time.monotonic()
         for char in content:
             for modifiers, usage in keymap.strokes(char) or ():  # untypeable characters are skipped
                 writer.put(reports.keyboard(modifiers, [usage]), REPORT_PATIENCE)
                 writer.put(reports.KEYBOARD_RELEASE, REPORT_PATIENCE)
+            if writer.dropped != dropped:
+                break
             if self.delay:
                 time.sleep(self.delay)
         writer.wait_written()
+        if writer.dropped == dropped:
+            return True
+        writer.submit(reports.KEYBOARD_RELEASE, critical=True)  # never leave a key held
+        return False
