@@ -16,6 +16,20 @@ from app.board.video import jpeg as jpg
 _SOI, _EOI = b"\xff\xd8", b"\xff\xd9"
 
 
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def jpeg_size(image: bytes) -> tuple[int, int] | None:
+    """Width and height from the JPEG's start-of-frame header, without decoding the picture."""
+    at = 2
+    while at + 9 <= len(image) and image[at] == 0xFF:
+        marker, length = image[at + 1], int.from_bytes(image[at + 2 : at + 4], "big")
+        if marker in _SOF:
+            return int.from_bytes(image[at + 7 : at + 9], "big"), int.from_bytes(image[at + 5 : at + 7], "big")
+        at += 2 + length
+    return None
+
+
 def split_mjpeg(data: bytes) -> list[bytes]:
     """The JPEG images in an MJPEG byte stream (SOI ... EOI)."""
     frames = []
@@ -41,9 +55,9 @@ class FileSource:
             except OSError as err:
                 raise NoSignal(-1, f"cannot read {path}: {err.strerror}") from None
             for image in images:
-                decoded = jpg.decode(image)
-                if decoded is not None:
-                    self._frames.append(Captured(image, decoded.shape[1], decoded.shape[0]))
+                size = jpeg_size(image)
+                if size is not None:
+                    self._frames.append(Captured(image, *size))
             if not self._frames:
                 raise NoSignal(-1, f"no JPEG frames in {path}")
 
