@@ -92,6 +92,24 @@ class Hid(_Section):
     ws_idle_seconds: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 90.0
 
 
+class Network(_Section):
+    """Ours: the network features the app runs itself."""
+
+    # Where Wake-on-LAN magic packets are sent (IPv4 host:port): the LAN's broadcast on a board; the
+    # sim board and tests send them to a port on 127.0.0.1, so nothing leaves the machine.
+    wol_address: Annotated[str, msgspec.Meta(pattern=r"^\d{1,3}(\.\d{1,3}){3}:\d{1,5}$")] = "255.255.255.255:9"
+
+
+class Update(_Section):
+    """Ours: application updates (spec 4.8, 9). Only bundles signed by a trusted key are installed."""
+
+    # The update server's base URL (latest.json and the bundles); "" = none, so the version check
+    # answers "failed to query latest version" and nothing is fetched until an admin sets a server.
+    url: str = ""
+    # Directory of trusted Ed25519 public keys (PEM, *.pub); "" = the keys shipped with the firmware.
+    keys: str = ""
+
+
 class Config(_Section):
     proto: Literal["http", "https"] = "http"
     host: str = ""
@@ -109,6 +127,8 @@ class Config(_Section):
     gpio: Gpio = msgspec.field(default_factory=Gpio)
     video: Video = msgspec.field(default_factory=Video)
     hid: Hid = msgspec.field(default_factory=Hid)
+    network: Network = msgspec.field(default_factory=Network)
+    update: Update = msgspec.field(default_factory=Update)
 
 
 class ConfigError(Exception):

@@ -14,12 +14,13 @@ from app.api.access import authorize, check_routes
 from app.api.auth import AuthController
 from app.api.envelope import EXCEPTION_HANDLERS
 from app.api.hid import HidController, JigglerController
+from app.api.network import NetworkController
 from app.api.openapi import openapi_config
 from app.api.screen import ScreenController
 from app.api.scripts import ScriptsController
 from app.api.sim import SimController
 from app.api.stream import StreamController, mjpeg_stream
-from app.api.system import ExtensionsController, NetworkController, SystemController
+from app.api.system import ExtensionsController, SystemController
 from app.api.vm import VmController
 from app.api.ws import input_channel
 from app.config import Config

@@ -13,7 +13,7 @@ from app.api.envelope import Envelope, ok, read_body
 from app.api.routing import Req, get, post, services
 from app.errors import ApiError
 from app.services.auth.accounts import Role
-from app.services.system.settings import Enabled, Oled, Wifi
+from app.services.system.settings import Enabled, Oled
 from app.services.system.tailscale import TailscaleStatus, status
 from app.validation import InvalidInput
 
@@ -105,14 +105,6 @@ class SystemController(Controller):
             REBOOT_DELAY, lambda: asyncio.ensure_future(asyncio.to_thread(runner.run, ["reboot"]))
         )
         return ok()
-
-
-class NetworkController(Controller):
-    path = "/api/network"
-
-    @get("/wifi", role=Role.ADMIN)
-    async def wifi(self, request: Req) -> Envelope[Wifi]:
-        return ok(services(request).settings.wifi())
 
 
 class ExtensionsController(Controller):

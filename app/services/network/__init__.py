@@ -1,0 +1,1 @@
+"""Network features (spec 4.7): Wake-on-LAN, Wi-Fi, DNS."""
