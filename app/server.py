@@ -20,7 +20,8 @@ from app.api.screen import ScreenController
 from app.api.scripts import ScriptsController
 from app.api.sim import SimController
 from app.api.stream import StreamController, mjpeg_stream
-from app.api.system import ExtensionsController, SystemController
+from app.api.system import SystemController
+from app.api.tailscale import TailscaleController
 from app.api.vm import VmController
 from app.api.ws import input_channel
 from app.config import Config
@@ -52,7 +53,7 @@ def create_app(config: Config, root: Path, frontend: Path = FRONTEND_DIST) -> Li
         JigglerController,
         SystemController,
         NetworkController,
-        ExtensionsController,
+        TailscaleController,
         ScriptsController,
         input_channel,
     ]

@@ -14,7 +14,6 @@ from app.api.routing import Req, get, post, services
 from app.errors import ApiError
 from app.services.auth.accounts import Role
 from app.services.system.settings import Enabled, Oled
-from app.services.system.tailscale import TailscaleStatus, status
 from app.validation import InvalidInput
 
 S = TypeVar("S", bound=msgspec.Struct)
@@ -105,11 +104,3 @@ class SystemController(Controller):
             REBOOT_DELAY, lambda: asyncio.ensure_future(asyncio.to_thread(runner.run, ["reboot"]))
         )
         return ok()
-
-
-class ExtensionsController(Controller):
-    path = "/api/extensions"
-
-    @get("/tailscale/status", role=Role.ADMIN)
-    async def tailscale(self, request: Req) -> Envelope[TailscaleStatus]:
-        return ok(await asyncio.to_thread(status, services(request).runner))

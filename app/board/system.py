@@ -80,6 +80,10 @@ class SimRunner:
         # Commands whose arguments vary: each answers a Result, or None when the command is not its own.
         self._patterns: list[Callable[[tuple[str, ...]], Result | None]] = [self._user_script]
 
+    def emulate(self, pattern: Callable[[tuple[str, ...]], Result | None]) -> None:
+        """Emulate more commands: a feature's own stand-in answers the commands it knows (else None)."""
+        self._patterns.append(pattern)
+
     def _touch(self, path: str) -> None:
         atomic_write(self.root(path), b"")
 

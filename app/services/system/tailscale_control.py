@@ -1,0 +1,271 @@
+"""Tailscale controls (spec 4.9): install, start/stop, up/down, login/logout through its CLI and init script.
+
+Every command is an argument vector given to the board's runner; nothing is built from a string. On a
+board, ``install`` fetches Tailscale's own static riscv64 package (as NanoKVM does) and copies just its
+two binaries; on the sim board ``install`` lays down inert stand-in files and ``SimTailscale`` answers
+the CLI in the device root, so the whole flow can be clicked through without running anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import re
+import tarfile
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from app.board.system import CommandRunner, Result, SimRunner
+from app.errors import ApiError
+from app.paths import DeviceRoot, atomic_write, read_text
+
+log = logging.getLogger(__name__)
+
+TAILSCALE = "/usr/bin/tailscale"
+TAILSCALED = "/usr/sbin/tailscaled"
+SCRIPT = "/etc/init.d/S98tailscaled"
+SCRIPT_SHIPPED = "/kvmapp/system/init.d/S98tailscaled"
+ENABLE_FLAG = "/etc/kvm/enable-tailscale"
+GOMEMLIMIT = "/etc/kvm/GOMEMLIMIT"
+GOMEMLIMIT_MB = 75
+PACKAGE_URL = "https://pkgs.tailscale.com/stable/tailscale_latest_riscv64.tgz"
+PACKAGE_MAX = 100 << 20
+LOGIN_WAIT = 15.0  # the CLI prints the URL at once, then waits for the browser: stop it after this
+_URL = re.compile(r"https://\S+")
+
+
+class Login(msgspec.Struct):
+    url: str
+
+
+class TailscaleControl:
+    def __init__(self, root: DeviceRoot, runner: CommandRunner, installer: Callable[[DeviceRoot], None]) -> None:
+        self.root = root
+        self.runner = runner
+        self.installer = installer
+
+    def _run(self, *argv: str, timeout: float = 30.0) -> Result | None:
+        """The command's result, or None when its program is not there."""
+        try:
+            return self.runner.run(argv, timeout=timeout)
+        except OSError:
+            return None
+
+    def _ok(self, *argv: str) -> bool:
+        result = self._run(*argv)
+        return result is not None and result.ok
+
+    def installed(self) -> bool:
+        return self.root(TAILSCALE).exists() and self.root(TAILSCALED).exists()
+
+    def _set_memory_limit(self) -> None:
+        if not self.root(GOMEMLIMIT).exists():
+            with contextlib.suppress(OSError):
+                atomic_write(self.root(GOMEMLIMIT), f"{GOMEMLIMIT_MB}".encode())
+
+    def _drop_memory_limit(self) -> None:
+        with contextlib.suppress(OSError):
+            self.root(GOMEMLIMIT).unlink(missing_ok=True)
+
+    def _service(self, verb: str) -> bool:
+        """The init script (refreshed from the application's copy) with the enable flag set."""
+        try:
+            shipped = self.root(SCRIPT_SHIPPED)
+            if shipped.exists():
+                atomic_write(self.root(SCRIPT), shipped.read_bytes(), shipped.stat().st_mode & 0o755)
+            atomic_write(self.root(ENABLE_FLAG), b"")
+        except OSError:
+            return False
+        return self._ok(SCRIPT, verb)
+
+    # --- the routes ------------------------------------------------------------------------
+
+    def install(self) -> None:
+        if self.installed():
+            return
+        try:
+            self.installer(self.root)
+        except Exception:
+            log.warning("Tailscale install failed", exc_info=True)
+            raise ApiError(-1, "install failed") from None
+        self._service("start")
+
+    def uninstall(self) -> None:
+        self.stop_quietly()
+        self._drop_memory_limit()
+        for path in (TAILSCALE, TAILSCALED):
+            with contextlib.suppress(OSError):
+                self.root(path).unlink(missing_ok=True)
+
+    def start(self) -> None:
+        if not self._service("start"):
+            raise ApiError(-1, "start failed")
+        self._set_memory_limit()
+
+    def restart(self) -> None:
+        if not self._service("restart"):
+            raise ApiError(-1, "restart failed")
+
+    def stop_quietly(self) -> bool:
+        if not self._ok(SCRIPT, "stop"):
+            return False
+        for path in (ENABLE_FLAG, SCRIPT):
+            with contextlib.suppress(OSError):
+                self.root(path).unlink(missing_ok=True)
+        return True
+
+    def stop(self) -> None:
+        if not self.stop_quietly():
+            raise ApiError(-1, "stop failed")
+        self._drop_memory_limit()
+
+    def up(self) -> None:
+        if not self._ok("tailscale", "up", "--accept-dns=false"):
+            raise ApiError(-1, "tailscale up failed")
+
+    def down(self) -> None:
+        if not self._ok("tailscale", "down"):
+            raise ApiError(-1, "tailscale down failed")
+
+    def logout(self) -> None:
+        if not self._ok("tailscale", "logout"):
+            raise ApiError(-1, "logout failed")
+
+    def _backend_state(self) -> str | None:
+        result = self._run("tailscale", "status", "--json", timeout=10)
+        if result is None or not result.ok or "{" not in result.output:
+            return None
+        try:
+            doc: dict[str, Any] = msgspec.json.decode(result.output[result.output.index("{") :])
+        except msgspec.DecodeError:
+            return None
+        return str(doc.get("BackendState", ""))
+
+    def login(self) -> Login:
+        state = self._backend_state()
+        if state is None:
+            self._service("start")
+            state = self._backend_state()
+        if state is None:
+            raise ApiError(-1, "unknown status")
+        if state == "Running":
+            return Login("")
+        # The CLI prints the URL, then waits for the browser; the runner stops it after LOGIN_WAIT and
+        # keeps what it printed (tailscaled keeps the pending login).
+        result = self._run("tailscale", "login", "--accept-dns=false", "--timeout=10m", timeout=LOGIN_WAIT)
+        found = _URL.search(result.output) if result is not None else None
+        if found is None:
+            raise ApiError(-2, "login failed")
+        self._set_memory_limit()
+        return Login(found.group(0))
+
+
+# --- installers ---------------------------------------------------------------------------------
+
+
+def board_installer(root: DeviceRoot) -> None:
+    """Tailscale's static package from its own server (HTTPS); only its two binaries are kept."""
+    with urllib.request.urlopen(PACKAGE_URL, timeout=60) as answer:  # a fixed https URL
+        data = answer.read(PACKAGE_MAX + 1)
+    if len(data) > PACKAGE_MAX:
+        raise ValueError("package too large")
+    wanted = {"tailscale": TAILSCALE, "tailscaled": TAILSCALED}
+    found: dict[str, bytes] = {}
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+        for member in archive:
+            parts = member.name.split("/")
+            if member.isfile() and len(parts) == 2 and parts[1] in wanted:
+                extracted = archive.extractfile(member)
+                if extracted is not None:
+                    found[parts[1]] = extracted.read()
+    if set(found) != set(wanted):
+        raise ValueError("package without the tailscale binaries")
+    for name, path in wanted.items():
+        atomic_write(root(path), found[name], 0o755)
+
+
+SIM_STUB = b"#!/bin/sh\n# The sim board's stand-in: never executed (the sim runner answers instead).\nexit 1\n"
+
+
+def sim_installer(root: DeviceRoot) -> None:
+    """Inert files where the binaries and the init script go (not executable: nothing runs them)."""
+    for path in (TAILSCALE, TAILSCALED, SCRIPT_SHIPPED):
+        atomic_write(root(path), SIM_STUB, 0o644)
+
+
+class SimTailscale:
+    """The sim board's Tailscale: the CLI and init script answered from a small state file in the root."""
+
+    STATE = "/var/lib/tailscale/sim-state.json"
+    URL = "https://login.tailscale.com/a/sim-0123456789"
+
+    def __init__(self, root: DeviceRoot) -> None:
+        self.root = root
+
+    def attach(self, runner: SimRunner) -> None:
+        runner.emulate(self.answer)
+
+    def _state(self) -> dict[str, bool]:
+        try:
+            value = msgspec.json.decode(self.root(self.STATE).read_bytes())
+        except (OSError, msgspec.DecodeError):
+            value = {}
+        return {key: bool(value.get(key)) for key in ("daemon", "loggedIn", "up")} if isinstance(value, dict) else {}
+
+    def _save(self, **changes: bool) -> Result:
+        atomic_write(self.root(self.STATE), msgspec.json.encode({**self._state(), **changes}))
+        return Result(0, "")
+
+    def answer(self, command: tuple[str, ...]) -> Result | None:
+        if command[:1] == (SCRIPT,):
+            if not self.root(SCRIPT).exists():
+                raise FileNotFoundError(SCRIPT)
+            return self._daemon(command[1:])
+        if command[:1] != ("tailscale",):
+            return None
+        if not self.root(TAILSCALE).exists():
+            raise FileNotFoundError("tailscale")
+        state = self._state()
+        if not state.get("daemon"):
+            return Result(1, "failed to connect to local tailscaled; it doesn't appear to be running\n")
+        return self._cli(command[1:], state)
+
+    def _daemon(self, verb: tuple[str, ...]) -> Result | None:
+        if verb in (("start",), ("restart",)):
+            return self._save(daemon=True)
+        if verb == ("stop",):
+            return self._save(daemon=False)
+        return None
+
+    def _cli(self, args: tuple[str, ...], state: dict[str, bool]) -> Result | None:
+        if args == ("status", "--json"):
+            backend = "NeedsLogin" if not state["loggedIn"] else "Running" if state["up"] else "Stopped"
+            host = read_text(self.root("/etc/hostname"), "kvm-sim")
+            ips = ["100.100.7.7"] if backend == "Running" else []
+            doc = {
+                "BackendState": backend,
+                "Self": {"HostName": host, "TailscaleIPs": ips, "UserID": 7},
+                "User": {"7": {"LoginName": "sim@example.com"}} if state["loggedIn"] else {},
+            }
+            return Result(0, msgspec.json.encode(doc).decode())
+        if args == ("up", "--accept-dns=false"):
+            return self._save(up=True) if state["loggedIn"] else Result(1, "not logged in\n")
+        if args == ("down",):
+            return self._save(up=False)
+        if args[:1] == ("login",):  # the owner "opens the URL" at once on the sim board
+            self._save(loggedIn=True, up=True)
+            return Result(0, f"\nTo authenticate, visit:\n\n\t{self.URL}\n\nSuccess.\n")
+        if args == ("logout",):
+            return self._save(loggedIn=False, up=False)
+        return None
+
+
+def make_control(root: DeviceRoot, runner: CommandRunner) -> TailscaleControl:
+    if isinstance(runner, SimRunner):
+        SimTailscale(root).attach(runner)
+        return TailscaleControl(root, runner, sim_installer)
+    return TailscaleControl(root, runner, board_installer)
