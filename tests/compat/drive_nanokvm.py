@@ -13,7 +13,7 @@ import time
 from importlib.metadata import version
 
 from nanokvm.client import NanoKVMAuthenticationFailure, NanoKVMClient
-from nanokvm.models import GpioType
+from nanokvm.models import GpioType, MouseButton
 
 
 async def main(url: str, password: str) -> dict[str, object]:
@@ -48,6 +48,12 @@ async def main(url: str, password: str) -> dict[str, object]:
         while not (await client.get_gpio()).pwr and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
         seen["gpio_after"] = (await client.get_gpio()).pwr
+        await asyncio.sleep(0.5)  # the PC's USB stack comes up with it
+        # Home Assistant's paste service and the library's WebSocket mouse.
+        await client.paste_text("Hello from HA 42")
+        await client.mouse_move_abs(0.5, 0.25)
+        await client.mouse_click(MouseButton.LEFT)
+        await asyncio.sleep(0.3)
         await client.logout()
         try:
             await client.get_info()

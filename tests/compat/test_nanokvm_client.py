@@ -53,3 +53,8 @@ def test_home_assistant_login_and_power(kvm: RunningApp, client_version: str) ->
     assert seen["poll"]["tailscale"].lower().endswith(("notinstall", "not_install"))
     # Logout revoked the session: the next call was refused, not answered.
     assert seen["after_logout"] != "answered"
+    # What the simulated PC received from the library's paste and mouse calls.
+    pc = kvm.login().get("/api/sim/host").json()["data"]
+    assert pc["text"] == "Hello from HA 42"
+    assert abs(pc["pointer"]["x"] - 16384) <= 2 and abs(pc["pointer"]["y"] - 8192) <= 2
+    assert pc["clicks"] == 1 and pc["buttons"] == 0
