@@ -1,5 +1,8 @@
 """``python -m app --config FILE [--port N] [--root DIR]``: serve the API with granian on uvloop.
 
+``python -m app gadget start|stop|restart [--config FILE] [--root DIR]`` builds, binds or removes
+the USB gadget instead (the firmware's init script runs it before the server).
+
 Granian runs embedded in this one process (one worker, no supervisor): one process owns the
 hardware, and a 256 MB board does not pay for a second interpreter.
 """
@@ -59,7 +62,12 @@ async def _serve(config: Config, root: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["gadget"]:
+        from app.board.gadget import main as gadget_main
+
+        return gadget_main(argv[1:])
+    args = _parse_args(argv)
     try:
         config = load_config(args.config)
         if args.port is not None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from app.board import network
 from app.board.atx import Atx, hardware_version, pins_for
+from app.board.gadget import Gadget
 from app.board.gpio import sysfs_number
 from app.board.hid import HidPaths
 from app.board.system import BoardRunner, CommandRunner, SimRunner
@@ -26,6 +27,8 @@ from app.services.hid.jiggler import Jiggler
 from app.services.hid.paste import Paster
 from app.services.hid.service import HidService
 from app.services.hid.shortcuts import ShortcutStore
+from app.services.media.images import ImageLibrary
+from app.services.media.virtual import VirtualDevices
 from app.services.power import PowerService
 from app.services.system.scripts import Scripts
 from app.services.system.settings import DeviceSettings
@@ -68,6 +71,9 @@ class Services:
     runner: CommandRunner
     settings: DeviceSettings
     scripts: Scripts
+    gadget: Gadget
+    images: ImageLibrary
+    virtual: VirtualDevices
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -128,6 +134,10 @@ def build_services(config: Config, root_path: Path) -> Services:
     store.refresh()  # first start: writes admin/admin (must change password)
     auth = AuthService(config, store)
     hid = HidService(hid_paths, bus)
+    gadget = Gadget(root, rebind_delay=0.1 if sim else 1.0)
+    if sim:  # on a board the init script has built it (python -m app gadget start)
+        gadget.start()
+    images = ImageLibrary(root, gadget, hid.reset)
     runner: CommandRunner = BoardRunner() if sim_host is None else SimRunner(root, _power_cycle(sim_host))
     return Services(
         config=config,
@@ -150,6 +160,9 @@ def build_services(config: Config, root_path: Path) -> Services:
         runner=runner,
         settings=DeviceSettings(root, runner),
         scripts=Scripts(root, runner),
+        gadget=gadget,
+        images=images,
+        virtual=VirtualDevices(images),
     )
 
 

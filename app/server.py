@@ -19,9 +19,11 @@ from app.api.openapi import openapi_config
 from app.api.screen import ScreenController
 from app.api.scripts import ScriptsController
 from app.api.sim import SimController
+from app.api.storage import StorageController
 from app.api.stream import StreamController, mjpeg_stream
 from app.api.system import SystemController
 from app.api.tailscale import TailscaleController
+from app.api.virtual import VirtualController
 from app.api.vm import VmController
 from app.api.ws import input_channel
 from app.config import Config
@@ -55,6 +57,8 @@ def create_app(config: Config, root: Path, frontend: Path = FRONTEND_DIST) -> Li
         NetworkController,
         TailscaleController,
         ScriptsController,
+        StorageController,
+        VirtualController,
         input_channel,
     ]
     if services.sim_input is not None:

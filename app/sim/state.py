@@ -1,7 +1,8 @@
 """Lay out and fill the sim board's device root on first start (idempotent).
 
 It holds what a NanoKVM image has on its filesystem: hardware and version files, a device key,
-the exported GPIO lines, the data partition.
+the exported GPIO lines, the data partition, a fake UDC for the gadget (which the runtime builds
+under ``/sys/kernel/config`` with the board's own gadget manager).
 """
 
 from __future__ import annotations
@@ -37,8 +38,11 @@ def _fifo(path: Path) -> None:
 
 
 def prepare_sim_root(root: DeviceRoot, pins: Pins, hid: HidPaths) -> None:
-    for directory in ("/etc/kvm", "/data", "/boot", "/kvmapp/kvm", "/run", "/dev", "/proc"):
+    first_start = not root("/boot").exists()
+    for directory in ("/etc/kvm", "/data", "/boot", "/kvmapp/kvm", "/run", "/dev", "/proc", "/sys/class/udc/sim-udc"):
         root(directory).mkdir(parents=True, exist_ok=True)
+    if first_start:  # as a stock image: the virtual disk on (then toggled by /api/vm/device/virtual)
+        _ensure(root, "/boot/usb.disk0", "")
     _ensure(root, "/etc/kvm/hw", "alpha\n")
     _ensure(root, "/kvmapp/version", f"{API_LEVEL}\n")
     _ensure(root, "/boot/ver", "2026-01-05-1_4_1.img\n")
@@ -48,8 +52,6 @@ def prepare_sim_root(root: DeviceRoot, pins: Pins, hid: HidPaths) -> None:
     if not root("/etc/kvm/.initialised").exists():
         _ensure(root, "/etc/kvm/ssh_stop", "")  # SSH is off until the owner turns it on
         _ensure(root, "/etc/kvm/.initialised", "")
-    # The gadget's device release: NanoKVM's "normal" HID mode (the gadget manager writes the rest).
-    _ensure(root, "/sys/kernel/config/usb_gadget/g0/bcdDevice", "0x0510\n")
     for number in (pins.power_button, pins.reset_button):
         _ensure(root, f"/sys/class/gpio/gpio{number}/direction", "out\n")
         _ensure(root, f"/sys/class/gpio/gpio{number}/value", "0\n")

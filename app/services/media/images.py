@@ -1,0 +1,185 @@
+"""The image library in ``/data`` and the mass-storage LUN (spec 4.5, 7.5).
+
+Paths on the wire are device paths (``/data/x.iso``), as NanoKVM's. A path is only ever used after
+it was resolved, symlinks included, to a place inside ``/data``: ``../``, absolute paths elsewhere
+and symlinks that point out are refused before anything is touched.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.board.gadget import (
+    BCD_DEVICE,
+    GADGET,
+    INQUIRY_CDROM,
+    INQUIRY_DISK,
+    LUN,
+    NO_IMAGE,
+    Gadget,
+    GadgetError,
+)
+from app.errors import ApiError
+from app.paths import DeviceRoot
+
+DATA = "/data"
+IMAGE_SUFFIXES = (".iso", ".img")
+# NanoKVM's pauses around the rebind that makes the host see the new medium.
+REBIND_PAUSE_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
+class DataPath:
+    device: str  # /data/... with the directories resolved: what the LUN is given
+    entry: Path  # the named entry (a symlink stays a symlink), under the root
+    real: Path  # where it finally points, inside /data
+
+
+def resolve_in_data(root: DeviceRoot, device_path: str, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> DataPath | None:
+    """The path if it names an image inside /data once every symlink is resolved, else None."""
+    if not device_path.startswith("/") or "\x00" in device_path:
+        return None
+    if suffixes and not device_path.lower().endswith(suffixes):
+        return None
+    data = Path(os.path.realpath(root(DATA)))
+    candidate = root(device_path)
+    parent = Path(os.path.realpath(candidate.parent))
+    entry = parent / candidate.name
+    real = Path(os.path.realpath(entry))
+    if candidate.name in ("", ".", "..") or not parent.is_relative_to(data):
+        return None
+    if real == data or not real.is_relative_to(data):
+        return None
+    return DataPath("/" + DATA.strip("/") + "/" + str(real.relative_to(data)), entry, real)
+
+
+class ImageLibrary:
+    def __init__(self, root: DeviceRoot, gadget: Gadget, reopen_hid: Callable[[], None] | None = None) -> None:
+        self.root = root
+        self.gadget = gadget
+        self.lun = root(LUN)
+        self._reopen_hid = reopen_hid
+        self.lock = threading.Lock()  # mounts and gadget rebuilds, one at a time
+
+    # --- library ---------------------------------------------------------------------------
+
+    def images(self) -> list[str] | None:
+        """Every .iso/.img under /data, as full device paths, in Go's filepath.Walk order."""
+        data = self.root(DATA)
+        real_data = Path(os.path.realpath(data))
+        if not data.is_dir():
+            raise ApiError(-2, "get images failed")
+        found: list[str] = []
+
+        def walk(directory: Path, prefix: str) -> None:
+            try:
+                entries = sorted(os.scandir(directory), key=lambda e: e.name)
+            except OSError:
+                raise ApiError(-2, "get images failed") from None
+            for entry in entries:
+                path = f"{prefix}/{entry.name}"
+                if entry.is_dir(follow_symlinks=False):
+                    walk(Path(entry.path), path)
+                # A symlink out of /data is not offered (it could not be mounted anyway).
+                elif entry.name.lower().endswith(IMAGE_SUFFIXES) and Path(os.path.realpath(entry.path)).is_relative_to(
+                    real_data
+                ):
+                    found.append(path)
+
+        walk(data, DATA)
+        return found or None
+
+    def mounted(self) -> str:
+        """The LUN's backing file, ``""`` for none (the data partition) and in hid-only mode."""
+        mode = self._read(f"{GADGET}/bcdDevice")
+        if mode is None or mode.strip().lower() not in BCD_DEVICE.values():
+            raise ApiError(-2, "get HID mode failed")
+        if mode.strip().lower() == BCD_DEVICE["hid-only"]:
+            return ""
+        content = self._read(f"{LUN}/file")
+        if content is None:
+            raise ApiError(-2, "read failed")
+        image = content.replace("\n", "")
+        return "" if image == NO_IMAGE else image
+
+    def cdrom(self) -> int:
+        content = self._read(f"{LUN}/cdrom")
+        if content is None:
+            raise ApiError(-1, "read failed")
+        try:
+            return int(content.replace("\n", ""), 10)
+        except ValueError:
+            raise ApiError(-2, "parse failed") from None
+
+    # --- mount -----------------------------------------------------------------------------
+
+    def mount(self, file: str, cdrom: bool) -> None:
+        """Spec 7.5. ``file == ""`` unmounts (the host sees the data partition again)."""
+        target = NO_IMAGE
+        if file:
+            resolved = resolve_in_data(self.root, file)
+            if resolved is None:
+                raise ApiError(-1, "invalid arguments")
+            if not resolved.real.is_file():  # the kernel would refuse to open it
+                raise ApiError(-2, "mount image failed")
+            target = resolved.device
+        with self.lock:
+            if not file or cdrom:
+                flag = b"1" if file and cdrom else b"0"
+                self._write("file", b"\n", "unmount image failed")
+                self._write("ro", flag, "set ro flag failed")
+                self._write("cdrom", flag, "set cdrom flag failed")
+            self._write("inquiry_string", (INQUIRY_CDROM if cdrom else INQUIRY_DISK).encode(), "set inquiry failed")
+            self._write("file", target.encode(), "mount image failed")
+            try:
+                self.gadget.unbind()
+                time.sleep(REBIND_PAUSE_SECONDS)
+                self.gadget.bind()
+                time.sleep(REBIND_PAUSE_SECONDS)
+            except GadgetError:
+                raise ApiError(-2, "execute command failed") from None
+            finally:
+                self.reopen_hid()
+
+    def delete(self, file: str) -> None:
+        resolved = resolve_in_data(self.root, file)
+        if resolved is None:
+            raise ApiError(-2, "invalid arguments")
+        with self.lock:
+            current = self._read(f"{LUN}/file")
+            if current is not None:
+                mounted = resolve_in_data(self.root, current.replace("\n", ""), ())
+                if mounted is not None and mounted.real == resolved.real:
+                    raise ApiError(-3, "remove file failed: the image is mounted")
+            try:
+                resolved.entry.unlink()
+            except OSError:
+                raise ApiError(-3, "remove file failed") from None
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def reopen_hid(self) -> None:
+        if self._reopen_hid is not None:
+            self._reopen_hid()
+
+    def _read(self, device_path: str) -> str | None:
+        try:
+            return self.root(device_path).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+
+    def _write(self, attribute: str, data: bytes, message: str) -> None:
+        """Write a LUN attribute that must already exist (no mass-storage function = an error)."""
+        try:
+            fd = os.open(self.lun / attribute, os.O_WRONLY | os.O_TRUNC)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+        except OSError:
+            raise ApiError(-2, message) from None
