@@ -1,4 +1,8 @@
-"""``/api/network/*`` (spec 4.7): Wake-on-LAN and its saved list, Wi-Fi, DNS."""
+"""``/api/network/*`` (spec 4.7): Wake-on-LAN and its saved list, Wi-Fi, DNS.
+
+Bad input is refused with the route's own code and nothing changes: every MAC, SSID, password and DNS
+server is parsed and checked before a file is written.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,11 @@ from litestar import Controller
 
 from app.api.envelope import Envelope, ok, read_body
 from app.api.routing import Req, delete, get, post, services
+from app.board import network as board_network
 from app.errors import ApiError
 from app.services.auth.accounts import Role
+from app.services.network.dns import Dns, DnsService, board_interface_info
+from app.services.network.wifi import SIM_TIMING, Timing, WifiService, valid_credentials
 from app.services.network.wol import WakeOnLan
 from app.services.system.settings import Wifi
 from app.validation import InvalidInput
@@ -32,6 +39,16 @@ class Macs(msgspec.Struct):
     macs: list[str]
 
 
+class WifiRequest(msgspec.Struct):
+    ssid: str
+    password: str = ""
+
+
+class DnsRequest(msgspec.Struct):
+    mode: str
+    servers: list[str] | None = None
+
+
 async def _body(request: Req, struct: type[S], code: int = -1) -> S:
     try:
         return await read_body(request, struct)
@@ -50,12 +67,112 @@ def _wol(request: Req) -> WakeOnLan:
     return wol
 
 
+def _wifi(request: Req) -> WifiService:
+    state = request.app.state
+    wifi: WifiService | None = state.get("wifi")
+    if wifi is None:
+        svc = services(request)
+        sim = svc.config.board == "sim"
+        wifi = WifiService(svc.root, svc.runner, SIM_TIMING if sim else Timing(), sim)
+        state["wifi"] = wifi
+    return wifi
+
+
+def _sim_interface_info(name: str) -> tuple[str, str]:
+    return ("127.0.0.1/8", "255.0.0.0") if name == "eth0" else ("", "")
+
+
+def _board_fallback_interface() -> str:
+    addresses = board_network.board_addresses() or []
+    return addresses[0].name if addresses else ""
+
+
+def _dns(request: Req) -> DnsService:
+    state = request.app.state
+    dns: DnsService | None = state.get("dns")
+    if dns is None:
+        svc = services(request)
+        if svc.config.board == "sim":  # the sim board is on loopback; never the laptop's interfaces
+            dns = DnsService(svc.root, _sim_interface_info, lambda: "eth0")
+        else:
+            dns = DnsService(svc.root, board_interface_info, _board_fallback_interface)
+        state["dns"] = dns
+    return dns
+
+
+async def _refuse_slowly(request: Req, err: ApiError) -> None:
+    """NanoKVM pauses before refusing the AP page (2 s; 1 s for bad parameters): guessing is slow."""
+    delay = services(request).config.security.login_failure_delay
+    await asyncio.sleep(delay / 2 if err.code == -2 else delay)
+
+
+def _credentials(body: WifiRequest, code: int) -> WifiRequest:
+    try:
+        valid_credentials(body.ssid, body.password)
+    except ValueError as err:
+        raise ApiError(code, f"invalid parameters: {err}") from None
+    return body
+
+
 class NetworkController(Controller):
     path = "/api/network"
 
     @get("/wifi", role=Role.ADMIN)
     async def wifi(self, request: Req) -> Envelope[Wifi]:
         return ok(services(request).settings.wifi())
+
+    # --- Wi-Fi -----------------------------------------------------------------------------
+
+    @post("/wifi", role=Role.PUBLIC, body=WifiRequest)
+    async def wifi_from_ap(self, request: Req) -> Envelope[None]:
+        """The AP-mode set-up page: no session, the AP password in ``X-AP-Key`` instead."""
+        wifi = _wifi(request)
+        try:
+            wifi.check_ap_key(request.headers.get("x-ap-key"))
+            try:
+                body = _credentials(await read_body(request, WifiRequest), -2)
+            except InvalidInput:
+                raise ApiError(-2, "invalid parameters") from None
+        except ApiError as err:
+            await _refuse_slowly(request, err)
+            raise
+        await asyncio.to_thread(wifi.connect_from_ap, body.ssid, body.password)
+        return ok()
+
+    @post("/wifi/verify", role=Role.PUBLIC)
+    async def wifi_verify(self, request: Req) -> Envelope[None]:
+        try:
+            _wifi(request).check_ap_key(request.headers.get("x-ap-key"))
+        except ApiError as err:
+            await _refuse_slowly(request, err)
+            raise
+        return ok()
+
+    @post("/wifi/connect", role=Role.ADMIN, body=WifiRequest)
+    async def wifi_connect(self, request: Req) -> Envelope[None]:
+        try:
+            body = _credentials(await read_body(request, WifiRequest), -1)
+        except InvalidInput:
+            raise ApiError(-1, "invalid parameters") from None
+        await asyncio.to_thread(_wifi(request).connect, body.ssid, body.password)
+        return ok()
+
+    @post("/wifi/disconnect", role=Role.ADMIN)
+    async def wifi_disconnect(self, request: Req) -> Envelope[None]:
+        await asyncio.to_thread(_wifi(request).disconnect)
+        return ok()
+
+    # --- DNS -------------------------------------------------------------------------------
+
+    @get("/dns", role=Role.ADMIN)
+    async def dns(self, request: Req) -> Envelope[Dns]:
+        return ok(await asyncio.to_thread(_dns(request).get))
+
+    @post("/dns", role=Role.ADMIN, body=DnsRequest)
+    async def set_dns(self, request: Req) -> Envelope[None]:
+        body = await _body(request, DnsRequest)
+        await asyncio.to_thread(_dns(request).set, body.mode, body.servers)
+        return ok()
 
     # --- Wake-on-LAN -----------------------------------------------------------------------
 

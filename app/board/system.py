@@ -76,6 +76,7 @@ class SimRunner:
             ("/etc/init.d/S50avahi-daemon", "stop"): lambda: self._remove("/run/avahi-daemon/pid"),
             ("hostname", "-F", "/etc/hostname"): lambda: None,
             ("reboot",): self.on_reboot,
+            ("/etc/init.d/S30wifi", "stop"): lambda: self._write("/kvmapp/kvm/wifi_state", "0\n"),
         }
         # Commands whose arguments vary: each answers a Result, or None when the command is not its own.
         self._patterns: list[Callable[[tuple[str, ...]], Result | None]] = [self._user_script]

@@ -1,0 +1,139 @@
+"""Wi-Fi (spec 4.7): the file handshake with kvm_system, which owns the radio.
+
+The server writes ``/etc/kvm/wifi.ssid`` and ``wifi.pass``, touches ``/kvmapp/kvm/wifi_try_connect``
+and watches ``/kvmapp/kvm/wifi_state`` (``1`` = connected). In AP mode (``/tmp/wifiap``) an
+unauthenticated page may do this with the AP password (``/kvmapp/kvm/ap.pass``, compared in constant
+time). The sim board has no radio: a small stand-in for kvm_system joins any network at once when the
+sim device has Wi-Fi (``/etc/kvm/wifi_exist``), and nothing otherwise, so ``connect`` then fails as
+NanoKVM's does when the connection does not come up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import time
+import unicodedata
+from dataclasses import dataclass
+
+from app.board.system import CommandRunner
+from app.errors import ApiError
+from app.paths import DeviceRoot, atomic_write, read_text
+
+EXIST = "/etc/kvm/wifi_exist"
+AP_MODE = "/tmp/wifiap"  # noqa: S108 - a device path under the root
+SSID = "/etc/kvm/wifi.ssid"
+PASSWORD_FILE = "/etc/kvm/wifi.pass"  # noqa: S105 - a path, not a password
+TRY_CONNECT = "/kvmapp/kvm/wifi_try_connect"
+STATE = "/kvmapp/kvm/wifi_state"
+AP_PASSWORD_FILE = "/kvmapp/kvm/ap.pass"  # noqa: S105 - a path
+SCRIPT = "/etc/init.d/S30wifi"
+SSID_MAX_BYTES = 32  # 802.11
+AP_KEY_MAX = 256
+
+
+@dataclass(frozen=True)
+class Timing:
+    """NanoKVM's waits on a board; the sim board's stand-in answers at once, so it waits briefly."""
+
+    ap_settle: float = 5.0  # after an AP-mode request: kvm_system leaves AP mode and joins
+    poll_interval: float = 2.0
+    poll_tries: int = 7
+    reconnect_settle: float = 12.0  # already connected: let the old connection drop first
+    disconnect_settle: float = 5.0
+
+
+SIM_TIMING = Timing(ap_settle=0.0, poll_interval=0.05, poll_tries=7, reconnect_settle=0.0, disconnect_settle=0.0)
+
+
+def valid_credentials(ssid: str, password: str) -> None:
+    """SSID: 1-32 bytes, no control characters. Password: none (open network), a WPA passphrase
+    (8-63 printable ASCII characters) or a 64-digit hex key. Raises ValueError."""
+    if not ssid or len(ssid) > SSID_MAX_BYTES or len(ssid.encode("utf-8")) > SSID_MAX_BYTES:
+        raise ValueError("an SSID is 1-32 bytes")
+    if any(unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") for char in ssid):
+        raise ValueError("an SSID is one line without control characters")
+    if password == "":
+        return
+    if len(password) == 64 and all(char in "0123456789abcdefABCDEF" for char in password):
+        return
+    if not 8 <= len(password) <= 63 or any(not " " <= char <= "~" for char in password):
+        raise ValueError("a password is 8-63 printable ASCII characters (or 64 hex digits)")
+
+
+class WifiService:
+    def __init__(self, root: DeviceRoot, runner: CommandRunner, timing: Timing, sim: bool) -> None:
+        self.root = root
+        self.runner = runner
+        self.timing = timing
+        self.sim = sim
+
+    def supported(self) -> bool:
+        return self.root(EXIST).exists()
+
+    def ap_mode(self) -> bool:
+        return self.root(AP_MODE).exists()
+
+    def connected(self) -> bool:
+        return read_text(self.root(STATE)) == "1"
+
+    def check_ap_key(self, key: str | None) -> None:
+        """AP mode and the AP password, as NanoKVM checks them (-1 then -4)."""
+        if not self.supported() or not self.ap_mode():
+            raise ApiError(-1, "invalid mode")
+        expected = read_text(self.root(AP_PASSWORD_FILE)).replace("\n", "")
+        given = (key or "")[:AP_KEY_MAX]
+        if not given or not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+            raise ApiError(-4, "unauthorized")
+
+    def _hand_over(self, ssid: str, password: str) -> None:
+        """Leave the network for kvm_system to join; OSError if the files cannot be written."""
+        atomic_write(self.root(SSID), ssid.encode())
+        atomic_write(self.root(PASSWORD_FILE), password.encode(), 0o600)
+        atomic_write(self.root(TRY_CONNECT), b"")
+        if self.sim:
+            self._sim_kvm_system()
+
+    def _sim_kvm_system(self) -> None:
+        """What kvm_system would do with the request, when the sim device has Wi-Fi: join (any network)."""
+        if not self.supported():
+            return
+        self.root(TRY_CONNECT).unlink(missing_ok=True)
+        self.root(AP_MODE).unlink(missing_ok=True)
+        atomic_write(self.root(STATE), b"1\n")
+
+    def connect_from_ap(self, ssid: str, password: str) -> None:
+        """The AP-mode page's request (already authorised by ``check_ap_key``)."""
+        try:
+            self._hand_over(ssid, password)
+        except OSError:
+            raise ApiError(-3, "failed to connect wifi") from None
+        time.sleep(self.timing.ap_settle)
+
+    def connect(self, ssid: str, password: str) -> None:
+        was_connected = self.connected()
+        try:
+            self._hand_over(ssid, password)
+        except OSError:
+            raise ApiError(-2, "failed to connect wifi") from None
+        tries = self.timing.poll_tries
+        if was_connected:
+            tries = 3
+            time.sleep(self.timing.reconnect_settle)
+        for _ in range(tries):
+            time.sleep(self.timing.poll_interval)
+            if self.connected() and read_text(self.root(SSID)):
+                return
+        raise ApiError(-3, "failed to get wifi status")
+
+    def disconnect(self) -> None:
+        try:
+            stopped = self.runner.run([SCRIPT, "stop"]).ok
+        except OSError:
+            stopped = False
+        if not stopped:
+            raise ApiError(-1, "failed to stop wifi")
+        time.sleep(self.timing.disconnect_settle)
+        for path in (SSID, PASSWORD_FILE):
+            with contextlib.suppress(OSError):
+                self.root(path).unlink(missing_ok=True)
