@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import msgspec
 from litestar import Controller, Response
 from litestar.status_codes import HTTP_301_MOVED_PERMANENTLY, HTTP_307_TEMPORARY_REDIRECT
 
 from app.api.envelope import Envelope, ok, parse_body
 from app.api.routing import Req, delete, get, post, services
+from app.board.gadget import MODE_FILE, Gadget, GadgetError, read_mode
 from app.errors import ApiError
-from app.paths import read_text
+from app.paths import atomic_write, read_text
 from app.services.auth.accounts import Role
 from app.services.hid.service import LedState
 from app.services.hid.shortcuts import Key, Shortcuts
@@ -42,6 +45,11 @@ class HidMode(msgspec.Struct):
 class JigglerState(msgspec.Struct):
     enabled: bool
     mode: str
+
+
+def _rebuild(gadget: Gadget) -> None:
+    gadget.stop()
+    gadget.start()
 
 
 class HidController(Controller):
@@ -87,6 +95,27 @@ class HidController(Controller):
         if bcd not in HID_MODES:
             raise ApiError(-1, "get HID mode failed")
         return ok(HidMode(HID_MODES[bcd]))
+
+    @post("/mode", role=Role.ADMIN, body=HidMode)
+    async def set_mode(self, request: Req) -> Envelope[None]:
+        """Switch between the full composite gadget and the keyboard-and-mouse-only one.
+
+        NanoKVM swaps its init script and reboots; we rebuild the gadget in place, no reboot."""
+        mode = (await parse_body(request, HidMode)).mode
+        if mode not in HID_MODES.values():
+            raise ApiError(-1, "invalid arguments: mode must be normal or hid-only")
+        svc = services(request)
+        if svc.paster.busy:
+            raise ApiError(-3, "HID control is busy")
+        if read_mode(svc.root) == mode:
+            return ok()
+        try:
+            atomic_write(svc.root(MODE_FILE), mode.encode())
+            await asyncio.to_thread(_rebuild, svc.gadget)
+        except (OSError, GadgetError) as err:
+            raise ApiError(-2, f"switch HID mode failed: {err}") from None
+        svc.hid.reset()
+        return ok()
 
     @post("/reset", role=Role.ADMIN)
     async def reset(self, request: Req) -> Envelope[None]:

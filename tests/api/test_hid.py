@@ -234,6 +234,13 @@ def test_shortcuts_leader_key_mode_and_jiggler(kvm: RunningApp) -> None:
     assert admin.post("/api/hid/shortcut/leader-key", json={"key": "ScrollLock"}).json()["code"] == 0
     assert admin.get("/api/hid/shortcut/leader-key").json()["data"] == {"key": "ScrollLock"}
     assert admin.get("/api/hid/mode").json()["data"] == {"mode": "normal"}
+    assert admin.post("/api/hid/mode", json={"mode": "keyboard"}).json()["code"] == -1
+    assert admin.post("/api/hid/mode", json={"mode": "hid-only"}).json()["code"] == 0
+    assert admin.get("/api/hid/mode").json()["data"] == {"mode": "hid-only"}
+    assert kvm.path("/sys/kernel/config/usb_gadget/g0/bcdDevice").read_text().strip() == "0x0623"
+    assert not kvm.path("/sys/kernel/config/usb_gadget/g0/functions/mass_storage.disk0").exists()
+    assert admin.post("/api/hid/mode", json={"mode": "normal"}).json()["code"] == 0
+    assert admin.get("/api/hid/mode").json()["data"] == {"mode": "normal"}
     # The jiggler's trailing-slash quirk: POST only on the slash form, GET only on the bare one.
     moved = admin.post("/api/vm/mouse-jiggler", json={"enabled": True, "mode": "relative"})
     assert moved.status_code == 307 and moved.headers["location"] == "/api/vm/mouse-jiggler/"
