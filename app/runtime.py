@@ -32,6 +32,8 @@ from app.services.media.virtual import VirtualDevices
 from app.services.power import PowerService
 from app.services.system.scripts import Scripts
 from app.services.system.settings import DeviceSettings
+from app.services.system.swap import Swap
+from app.services.system.tls import Tls
 from app.services.video.capture import Capture
 from app.services.video.hdmi import Hdmi
 from app.services.video.screen import ScreenSettings
@@ -71,6 +73,8 @@ class Services:
     runner: CommandRunner
     settings: DeviceSettings
     scripts: Scripts
+    swap: Swap
+    tls: Tls
     gadget: Gadget
     images: ImageLibrary
     virtual: VirtualDevices
@@ -108,7 +112,9 @@ class Services:
                 log.warning("cannot re-read the account store", exc_info=True)
 
 
-def build_services(config: Config, root_path: Path) -> Services:
+def build_services(config: Config, root_path: Path, config_path: Path | None = None) -> Services:
+    """``config_path``: the server.yaml the app was started with (``POST /api/vm/tls`` edits it); None =
+    the device's own ``/etc/kvm/server.yaml`` under the root, as on a board."""
     root = DeviceRoot(root_path)
     sim = config.board == "sim"
     hardware = hardware_version(root)
@@ -160,6 +166,8 @@ def build_services(config: Config, root_path: Path) -> Services:
         runner=runner,
         settings=DeviceSettings(root, runner),
         scripts=Scripts(root, runner),
+        swap=Swap(root, runner),
+        tls=Tls(root, config_path),
         gadget=gadget,
         images=images,
         virtual=VirtualDevices(images),

@@ -12,6 +12,7 @@ from litestar.static_files import create_static_files_router
 
 from app.api.access import authorize, check_routes
 from app.api.auth import AuthController
+from app.api.board_settings import BoardSettingsController
 from app.api.envelope import EXCEPTION_HANDLERS
 from app.api.hid import HidController, JigglerController
 from app.api.network import NetworkController
@@ -37,8 +38,8 @@ FRONTEND_DIST = Path(__file__).resolve().parent.parent / "frontend" / "dist"
 MAX_BODY_BYTES = 1 << 20
 
 
-def create_app(config: Config, root: Path, frontend: Path = FRONTEND_DIST) -> Litestar:
-    services = build_services(config, root)
+def create_app(config: Config, root: Path, frontend: Path = FRONTEND_DIST, config_path: Path | None = None) -> Litestar:
+    services = build_services(config, root, config_path)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -57,6 +58,7 @@ def create_app(config: Config, root: Path, frontend: Path = FRONTEND_DIST) -> Li
         NetworkController,
         TailscaleController,
         ScriptsController,
+        BoardSettingsController,
         StorageController,
         VirtualController,
         input_channel,

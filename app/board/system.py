@@ -76,10 +76,15 @@ class SimRunner:
             ("/etc/init.d/S50avahi-daemon", "stop"): lambda: self._remove("/run/avahi-daemon/pid"),
             ("hostname", "-F", "/etc/hostname"): lambda: None,
             ("reboot",): self.on_reboot,
+            ("chmod", "600", "/swapfile"): lambda: self.root("/swapfile").chmod(0o600),
+            ("mkswap", "/swapfile"): lambda: None,
+            ("swapon", "/swapfile"): lambda: self._swaps(True),
+            ("swapoff", "/swapfile"): lambda: self._swaps(False),
+            ("/etc/init.d/S95nanokvm", "restart"): lambda: None,  # the sim board does not restart the app
             ("/etc/init.d/S30wifi", "stop"): lambda: self._write("/kvmapp/kvm/wifi_state", "0\n"),
         }
         # Commands whose arguments vary: each answers a Result, or None when the command is not its own.
-        self._patterns: list[Callable[[tuple[str, ...]], Result | None]] = [self._user_script]
+        self._patterns: list[Callable[[tuple[str, ...]], Result | None]] = [self._user_script, self._fallocate]
 
     def emulate(self, pattern: Callable[[tuple[str, ...]], Result | None]) -> None:
         """Emulate more commands: a feature's own stand-in answers the commands it knows (else None)."""
@@ -93,6 +98,23 @@ class SimRunner:
 
     def _remove(self, path: str) -> None:
         self.root(path).unlink(missing_ok=True)
+
+    def _swaps(self, on: bool) -> None:
+        """The sim's /proc/swaps: a line for /swapfile while it is swapped on."""
+        header = "Filename\tType\tSize\tUsed\tPriority\n"
+        size = self.root("/swapfile").stat().st_size // 1024 if on else 0
+        self._write("/proc/swaps", header + (f"/swapfile\tfile\t{size}\t0\t-2\n" if on else ""))
+
+    def _fallocate(self, command: tuple[str, ...]) -> Result | None:
+        """``fallocate -l <N>M /swapfile``: a sparse file of that size in the root."""
+        if len(command) != 4 or command[:2] != ("fallocate", "-l") or command[3] != "/swapfile":
+            return None
+        megabytes = command[2].removesuffix("M")
+        if not megabytes.isdigit():
+            return Result(1, f"fallocate: invalid length value specified: {command[2]}\n")
+        with self.root("/swapfile").open("wb") as swapfile:
+            swapfile.truncate(int(megabytes) << 20)
+        return Result(0, "")
 
     def run(self, argv: Sequence[str], timeout: float = 30.0, stdin: bytes | None = None) -> Result:
         if isinstance(argv, str):
