@@ -28,35 +28,49 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import collections
 import contextlib
-import http.client
 import json
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the checkout, for bench._common
+from bench._common import (
+    COOKIE,
+    Answer,
+    BenchError,
+    Server,
+    argument_parser,
+    busy_note,
+    cpu_seconds,
+    find_py_spy,
+    free_port,
+    keep_log,
+    percentile,
+    pinned_cpus,
+    print_stacks,
+    pss_mb,
+    request,
+    run_bench,
+    run_pinned,
+    sample,
+    serve_asgi,
+    servers,
+    start_app,
+    start_server,
+    verdict,
+)
 
 PATH = "/api/vm/info"
-COOKIE = "nano-kvm-token"
-SERVER_CPU = 0
-LOAD_CPU = 1
 # Headers granian adds itself: the ceiling must not send them twice.
 GRANIAN_HEADERS = {"server", "date"}
 RATIO_GOAL = 0.3
@@ -64,144 +78,7 @@ PSS_GOAL_MB = 60.0
 SATURATED = 0.9  # a server whose core is busier than this is the bottleneck, not the load generator
 
 
-class BenchError(Exception):
-    """The measurement itself failed (not a slow figure)."""
-
-
-# --- processes -------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _pinned_cpus() -> tuple[int, int] | None:
-    """(server CPU, load CPU) when this machine lets us keep them apart; None on one core."""
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2:
-        return None
-    return cpus[SERVER_CPU], cpus[LOAD_CPU]
-
-
-def _pin(cpu: int | None) -> Callable[[], None] | None:
-    if cpu is None:
-        return None
-    return lambda: os.sched_setaffinity(0, {cpu})
-
-
-@dataclass
-class Server:
-    name: str
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def start_server(name: str, argv: list[str], port: int, log: Path, cpu: int | None) -> Server:
-    process = subprocess.Popen(
-        argv,
-        cwd=REPO,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        preexec_fn=_pin(cpu),
-    )
-    server = Server(name, f"http://127.0.0.1:{port}", process, log)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise BenchError(f"{name} exited with {process.returncode}:\n{log.read_text()}")
-        with contextlib.suppress(OSError, http.client.HTTPException):
-            request(server.url, "GET", "/api/vm/hardware")  # any answer: listening, lifespan done
-            return server
-        time.sleep(0.05)
-    server.stop()
-    raise BenchError(f"{name} did not start within 30 s:\n{log.read_text()}")
-
-
-def process_tree(pid: int) -> list[int]:
-    """The process and all its descendants."""
-    found, pending = [], [pid]
-    while pending:
-        current = pending.pop()
-        found.append(current)
-        with contextlib.suppress(OSError):
-            for task in Path(f"/proc/{current}/task").iterdir():
-                with contextlib.suppress(OSError):
-                    pending.extend(int(child) for child in (task / "children").read_text().split())
-    return found
-
-
-def pss_mb(pid: int) -> float:
-    """PSS of the process tree, in MB (MiB)."""
-    total_kb = 0
-    for current in process_tree(pid):
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{current}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total_kb += int(line.split()[1])
-                    break
-    return total_kb / 1024
-
-
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of the process tree (every thread, living or exited)."""
-    total = 0
-    for current in process_tree(pid):
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{current}/stat").read_text().rpartition(")")[2].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-    return total / _TICK
-
-
 # --- HTTP ------------------------------------------------------------------------------------
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-
-
-def request(
-    url: str, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
-) -> Answer:
-    host, port = url.removeprefix("http://").split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=10)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        response = conn.getresponse()
-        return Answer(response.status, response.getheaders(), response.read())
-    finally:
-        conn.close()
-
-
-def login(url: str) -> str:
-    from app.services.auth.transport import encrypt
-
-    payload = json.dumps({"username": "admin", "password": encrypt("admin")}).encode()
-    answer = request(url, "POST", "/api/auth/login", payload, {"Content-Type": "application/json"})
-    for name, value in answer.headers:
-        if name.lower() == "set-cookie" and value.startswith(f"{COOKIE}="):
-            token = value.split(";", 1)[0].split("=", 1)[1]
-            if token:
-                return token
-    raise BenchError(f"login as admin/admin gave no {COOKIE} cookie: {answer.status} {answer.body[:200]!r}")
 
 
 def capture(url: str, token: str) -> Answer:
@@ -227,30 +104,10 @@ def serve_ceiling(port: int, response_file: Path) -> None:
     body = base64.b64decode(spec["body"])
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                kind = message["type"].removeprefix("lifespan.")
-                await send({"type": f"lifespan.{kind}.complete"})
-                if kind == "shutdown":
-                    return
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    async def serve() -> None:
-        from granian.constants import Interfaces
-        from granian.log import LogLevels
-        from granian.server.embed import Server as Granian
-
-        server = Granian(app, address="127.0.0.1", port=port, interface=Interfaces.ASGI, log_level=LogLevels.warning)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
-            loop.add_signal_handler(sig, server.stop)
-        await server.serve()
-
-    import uvloop
-
-    uvloop.run(serve())
+    serve_asgi(app, port)
 
 
 # --- load ------------------------------------------------------------------------------------
@@ -321,10 +178,7 @@ def run_wrk(wrk: str, url: str, token: str, seconds: float, connections: int, cp
         f"Cookie: {COOKIE}={token}",
         url + PATH,
     ]
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 20, preexec_fn=_pin(cpu))
-    except subprocess.TimeoutExpired as err:
-        raise BenchError(f"wrk did not stop: {err}") from None
+    done = run_pinned(argv, seconds + 20, cpu, "wrk")
     if done.returncode != 0:
         raise BenchError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
     return parse_wrk(done.stdout)
@@ -361,91 +215,43 @@ async def _python_load(url: str, token: str, seconds: float, connections: int) -
 def run_python_load(url: str, token: str, seconds: float, connections: int, cpu: int | None) -> Load:
     argv = [sys.executable, __file__, "--python-load", url, "--token", token, "--duration", str(seconds)]
     argv += ["--connections", str(connections)]
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30, preexec_fn=_pin(cpu))
-    except subprocess.TimeoutExpired as err:
-        raise BenchError(f"the Python load generator did not stop: {err}") from None
+    done = run_pinned(argv, seconds + 30, cpu, "the Python load generator")
     if done.returncode != 0:
         raise BenchError(f"the Python load generator failed: {done.stderr}")
     result = json.loads(done.stdout)
     latencies: list[float] = sorted(result["latencies"])
     if result["bad"] or not latencies:
         raise BenchError(f"the Python load generator saw {result['bad']} non-200 answers of {len(latencies)}")
-
-    def pct(p: float) -> float:
-        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
-
-    return Load(len(latencies) / result["elapsed"], pct(0.50), pct(0.99), len(latencies))
+    p50, p99 = percentile(latencies, 0.50) * 1000, percentile(latencies, 0.99) * 1000
+    return Load(len(latencies) / result["elapsed"], p50, p99, len(latencies))
 
 
 # --- profile ---------------------------------------------------------------------------------
 
 
-def _frame(raw: str) -> str:
-    """``func (path/to/file.py:123)`` -> ``func (file.py)``, merging the lines of one function."""
-    match = re.fullmatch(r"(.*) \((.*?):\d+\)", raw)
-    if not match:
-        return raw or "<native/idle>"
-    func, path = match[1], match[2]
-    short = path.split("site-packages/")[-1] if "site-packages/" in path else path.removeprefix(f"{REPO}/")
-    return f"{func} ({short.rsplit('/', 1)[-1] if short.startswith('/') else short})"
-
-
 def profile(
     server: Server, load: Callable[[float | None], Load], seconds: float, cpu: int | None, out: Path, keep: bool
 ) -> None:
-    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    if not Path(spy).exists():
-        print("\nprofile: py-spy is not installed (.venv/bin/pip install py-spy); skipped")
+    spy = find_py_spy()
+    if spy is None:
         return
     raw = out / "profile.txt"
-    argv = [spy, "record", "-p", str(server.process.pid), "-d", str(max(1, round(seconds))), "-r", "250"]
-    # --gil: only the thread holding the GIL, i.e. where the one Python core's time goes.
-    argv += ["--nonblocking", "--gil", "-f", "raw", "-o", str(raw)]
-    spying = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=_pin(cpu))
-    try:
-        time.sleep(0.5)
-        figures = load(seconds)
-    finally:
-        try:
-            spying.wait(timeout=seconds + 20)
-        except subprocess.TimeoutExpired:
-            spying.kill()
-            spying.wait()
-    if not raw.exists():
-        print(f"\nprofile: py-spy wrote nothing: {spying.stdout.read().decode() if spying.stdout else ''}")
+    sampled = sample(
+        spy, server.process.pid, max(1, round(seconds)), 250, raw, cpu, seconds + 20, lambda: load(seconds)
+    )
+    if sampled is None:
         return
-    own: collections.Counter[str] = collections.Counter()
-    inclusive: collections.Counter[str] = collections.Counter()
-    total = 0
-    for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        frames = [_frame(f) for f in stack.split(";")]
-        total += int(count)
-        own[frames[-1]] += int(count)
-        for frame in set(frames):
-            inclusive[frame] += int(count)
-    if not total:
-        print("\nprofile: no samples")
-        return
-    print(f"\nProfile of our app under the same load ({figures.rps:.0f} req/s while sampled; py-spy, {total} samples)")
+    figures, stacks = sampled
+    print(
+        f"\nProfile of our app under the same load ({figures.rps:.0f} req/s while sampled; py-spy,"
+        f" {stacks.total} samples)"
+    )
     if keep:
         print(f"raw stacks: {raw} (flamegraph.pl or speedscope.app read them)")
-    for title, counter, limit in (("self time", own, 15), ("inclusive time", inclusive, 30)):
-        print(f"  -- {title}")
-        for frame, samples in counter.most_common(limit):
-            print(f"  {100 * samples / total:5.1f}%  {frame}")
+    print_stacks(stacks.total, (("self time", stacks.own, 15), ("inclusive time", stacks.inclusive, 30)))
 
 
 # --- main ------------------------------------------------------------------------------------
-
-
-def app_config(tmp: Path) -> Path:
-    config: dict[str, Any] = yaml.safe_load((REPO / "server.yaml").read_text())
-    config.update(host="127.0.0.1", board="sim", logger={"level": "warn", "file": "stdout"})
-    path = tmp / "server.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 @dataclass
@@ -522,9 +328,8 @@ def print_table(rows: list[Row], generator: str) -> None:
     ours, ceiling = rows
     ratio = ours.rps / ceiling.rps
     per_round = [o.rps / c.rps for o, c in zip(ours.rounds, ceiling.rounds, strict=True)]
-    verdict = "met" if ratio >= RATIO_GOAL else "NOT met"
     print(
-        f"ratio ours/ceiling: {ratio:.3f} (goal >= {RATIO_GOAL}: {verdict}); "
+        f"ratio ours/ceiling: {ratio:.3f} (goal >= {RATIO_GOAL}: {verdict(ratio >= RATIO_GOAL)}); "
         f"per round {', '.join(f'{r:.2f}' for r in per_round)}"
     )
     print(
@@ -537,15 +342,12 @@ def print_table(rows: list[Row], generator: str) -> None:
             " limited it, so its req/s is a lower bound and the req/s ratio flatters us; trust the CPU cost ratio"
         )
     pss = max(ours.pss_start, ours.pss_after)
-    verdict = "met" if pss <= PSS_GOAL_MB else "NOT met"
-    print(f"our app's PSS: {pss:.1f} MB at most (goal <= {PSS_GOAL_MB:.0f} MB: {verdict})")
-    load1, load5, _ = os.getloadavg()
-    if load1 > 1.5:
-        print(f"note: the machine was busy (load average {load1:.1f}, {load5:.1f}): absolute figures are noisy")
+    print(f"our app's PSS: {pss:.1f} MB at most (goal <= {PSS_GOAL_MB:.0f} MB: {verdict(pss <= PSS_GOAL_MB)})")
+    busy_note("absolute figures")
 
 
 def bench(args: argparse.Namespace) -> None:
-    cpus = _pinned_cpus()
+    cpus = pinned_cpus()
     server_cpu, load_cpu = cpus if cpus else (None, None)
     rounds = max(1, min(args.rounds, int(args.duration)))
     wrk = find_wrk()
@@ -578,17 +380,8 @@ def bench(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-api-info-") as tmp_name, servers() as started:
         tmp = Path(tmp_name)
         out = Path(args.out) if args.out else tmp
-        port = free_port()
-        argv = [sys.executable, "-m", "app", "--config", str(app_config(tmp)), "--port", str(port)]
-        ours = start_server(
-            "ours (litestar, auth)",
-            [*argv, "--root", str(tmp / "root")],
-            port,
-            tmp / "app.log",
-            server_cpu,
-        )
+        ours, token = start_app("ours (litestar, auth)", tmp, server_cpu)
         started.append(ours)
-        token = login(ours.url)
         answer = capture(ours.url, token)
         headers = [(k, v) for k, v in answer.headers if k.lower() not in GRANIAN_HEADERS]
         spec = {"status": answer.status, "headers": headers, "body": base64.b64encode(answer.body).decode()}
@@ -614,22 +407,11 @@ def bench(args: argparse.Namespace) -> None:
         if args.profile:
             out.mkdir(parents=True, exist_ok=True)
             profile(ours, runner(ours.url, token), args.profile_seconds, load_cpu, out, keep=bool(args.out))
-        if os.environ.get("BENCH_KEEP_LOG"):
-            print((tmp / "app.log").read_text())
-
-
-@contextlib.contextmanager
-def servers() -> Iterator[list[Server]]:
-    started: list[Server] = []
-    try:
-        yield started
-    finally:
-        for server in started:
-            server.stop()
+        keep_log(tmp / "app.log")
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per server (10)")
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds per server (2)")
     parser.add_argument("--connections", type=int, default=50, help="concurrent connections (50)")
@@ -653,14 +435,7 @@ def main() -> int:
         result = uvloop.run(_python_load(args.python_load, args.token, args.duration, args.connections))
         print(json.dumps(result))
         return 0
-    started = time.monotonic()
-    try:
-        bench(args)
-    except BenchError as err:
-        print(f"measurement failed: {err}", file=sys.stderr)
-        return 1
-    print(f"\n(total {time.monotonic() - started:.0f} s)")
-    return 0
+    return run_bench(bench, args)
 
 
 if __name__ == "__main__":

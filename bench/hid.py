@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import collections
 import contextlib
 import difflib
 import json
@@ -45,24 +44,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from bench.api_info import (  # noqa: E402 - after the path set-up
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the checkout, for bench._common
+from bench._common import (
     COOKIE,
+    REPO,
     BenchError,
     Server,
-    _frame,
-    _pin,
-    _pinned_cpus,
-    app_config,
+    StreamViewer,
+    api,
+    argument_parser,
+    busy_note,
+    find_py_spy,
     free_port,
-    login,
-    start_server,
+    keep_log,
+    percentile,
+    pin,
+    pinned_cpus,
+    print_stacks,
+    run_bench,
+    sample,
+    spawn_pinned,
+    stacks_file,
+    start_app,
+    stream_request,
+    verdict,
 )
 
-STREAM = "/api/stream/mjpeg"
 REPORT_LEN = 8
 KEY_USAGES = list(range(0x04, 0x1E))  # a..z
 WARMUP_EVENTS = 200
@@ -86,8 +93,7 @@ class Latency:
     seconds: float
 
     def pct(self, p: float) -> float:
-        ordered = sorted(self.samples_ns)
-        return ordered[min(len(ordered) - 1, int(p * len(ordered)))] / 1e6
+        return percentile(self.samples_ns, p) / 1e6
 
     @property
     def p50(self) -> float:
@@ -225,7 +231,7 @@ class FloorClient:
         self.node = NodeReader(self.fifo)  # opened first: the floor's blocking open then succeeds
         port = free_port()
         argv = [sys.executable, __file__, "--serve-floor", str(port), "--fifo", str(self.fifo)]
-        self.process = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, text=True, preexec_fn=_pin(cpu))
+        self.process = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, text=True, preexec_fn=pin(cpu))
         assert self.process.stdout is not None
         if self.process.stdout.readline().strip() != "READY":
             raise BenchError("the floor process did not start")
@@ -250,23 +256,17 @@ class FloorClient:
 BOUNDARY = b"--frame\r\n"
 
 
-class Viewer(asyncio.BufferedProtocol):
+class Viewer(StreamViewer):
     """Reads the stream as fast as it can; counts bytes and part boundaries, copies nothing."""
 
     def __init__(self, wire: bytes) -> None:
+        super().__init__(wire)
         self.buf = bytearray(256 * 1024)
         self.view = memoryview(self.buf)
         self.tail = b""
-        self.wire = wire
         self.bytes = 0
         self.parts = 0
         self.head = b""
-        self.error = ""
-        self.transport: Any = None
-
-    def connection_made(self, transport: Any) -> None:
-        self.transport = transport
-        transport.write(self.wire)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self.view
@@ -284,15 +284,11 @@ class Viewer(asyncio.BufferedProtocol):
         self.parts += edge.count(BOUNDARY)
         self.tail = bytes(self.buf[max(0, nbytes - len(BOUNDARY) + 1) : nbytes])
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.error:
-            self.error = f"connection lost ({exc})" if exc else "connection closed"
-
 
 async def viewers_main(url: str, token: str, count: int) -> dict[str, Any]:
     """Prints READY once every viewer had a frame, then measures until a line arrives on stdin."""
     host, port = url.removeprefix("http://").split(":")
-    wire = f"GET {STREAM} HTTP/1.1\r\nHost: {host}:{port}\r\nCookie: {COOKIE}={token}\r\n\r\n".encode()
+    wire = stream_request(host, port, token)
     loop = asyncio.get_running_loop()
     viewers: list[Viewer] = []
     for _ in range(count):
@@ -335,17 +331,8 @@ class Streaming:
 @contextlib.contextmanager
 def viewers(url: str, token: str, count: int, cpu: int | None) -> Any:
     """``count`` viewers streaming while the block runs; yields a list that receives their Streaming."""
-    argv = [sys.executable, __file__, "--serve-viewers", url, "--token", token, "--count", str(count)]
-    err = Path(tempfile.mkstemp(prefix="bench-hid-viewers-", suffix=".log")[1])
-    process = subprocess.Popen(
-        argv,
-        cwd=REPO,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=err.open("w"),
-        text=True,
-        preexec_fn=_pin(cpu),
-    )
+    argv = ["--serve-viewers", url, "--token", token, "--count", str(count)]
+    process, err = spawn_pinned(__file__, argv, cpu, "bench-hid-viewers-", stdin=subprocess.PIPE)
     assert process.stdin is not None and process.stdout is not None
     out: list[Streaming] = []
     try:
@@ -396,28 +383,6 @@ def paste_text(length: int = PASTE_CHARS) -> str:
     return "".join(out)[:length]
 
 
-def api(url: str, token: str, method: str, path: str, body: Any = None, timeout: float = 10) -> Any:
-    import http.client
-
-    host, port = url.removeprefix("http://").split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
-    try:
-        payload = json.dumps(body).encode() if body is not None else None
-        headers = {"Cookie": f"{COOKIE}={token}", "Content-Type": "application/json"}
-        conn.request(method, path, body=payload, headers=headers)
-        response = conn.getresponse()
-        raw = response.read()
-    finally:
-        conn.close()
-    try:
-        answer = json.loads(raw)
-    except ValueError:
-        raise BenchError(f"{method} {path}: {response.status} {raw[:200]!r}") from None
-    if response.status != 200 or answer.get("code") != 0:
-        raise BenchError(f"{method} {path}: {response.status} {raw[:200]!r}")
-    return answer.get("data")
-
-
 @dataclass
 class Paste:
     seconds: float
@@ -463,77 +428,46 @@ def run_paste(url: str, token: str, text: str) -> Paste:
 
 
 def profile(server: Server, conn: Any, node: NodeReader, args: argparse.Namespace, cpu: int | None) -> None:
-    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    if not Path(spy).exists():
-        print("\nprofile: py-spy is not installed (.venv/bin/pip install py-spy); skipped")
+    spy = find_py_spy()
+    if spy is None:
         return
     rate = 1000
-    out = Path(tempfile.mkdtemp(prefix="bench-hid-profile-"))
-    raw = out / "profile.txt"
+    raw = stacks_file("bench-hid-profile-")
+
+    def load() -> Latency:
+        return run_latency("profiled", conn, node, args.events)
+
     with viewers(server.url, args.token, args.viewers, cpu):
         # All threads, idle ones included: which thread holds the GIL while the writer waits matters too.
-        argv = [spy, "record", "-p", str(server.process.pid), "-d", "6", "-r", str(rate), "--nonblocking"]
-        argv += ["--gil", "-t", "-f", "raw", "-o", str(raw)]
-        spying = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=_pin(cpu))
-        try:
-            time.sleep(0.5)
-            figures = run_latency("profiled", conn, node, args.events)
-        finally:
-            try:
-                spying.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                spying.kill()
-                spying.wait()
-    if not raw.exists():
-        print(f"\nprofile: py-spy wrote nothing: {spying.stdout.read().decode() if spying.stdout else ''}")
+        sampled = sample(spy, server.process.pid, 6, rate, raw, cpu, 30, load, ["-t"])
+    if sampled is None:
         return
-    own: collections.Counter[str] = collections.Counter()
-    inclusive: collections.Counter[str] = collections.Counter()
-    threads: collections.Counter[str] = collections.Counter()
-    total = 0
-    for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        frames = [_frame(f) for f in stack.split(";")]
-        total += int(count)
-        own[frames[-1]] += int(count)
-        threads[frames[0]] += int(count)
-        for frame in set(frames):
-            inclusive[frame] += int(count)
-    if not total:
-        print("\nprofile: no samples")
-        return
+    figures, stacks = sampled
+    total = stacks.total
     print(
         f"\nProfile of the app with {args.viewers} viewers while {args.events} key events were sent"
         f" (p50 {figures.p50:.2f} ms, p99 {figures.p99:.2f} ms this round). py-spy --gil -t at {rate}/s for 6 s:"
         f" {total} samples of the GIL holder ({total / rate / 6:.0%} of the time the GIL was held)"
     )
-    for title, counter, limit in (("thread", threads, 8), ("self time", own, 15), ("inclusive", inclusive, 25)):
-        print(f"  -- {title}")
-        for frame, samples in counter.most_common(limit):
-            print(f"  {100 * samples / total:5.1f}%  {frame}")
+    sections = (("thread", stacks.threads, 8), ("self time", stacks.own, 15), ("inclusive", stacks.inclusive, 25))
+    print_stacks(total, sections)
     print(f"  raw stacks: {raw}")
 
 
 # --- main ------------------------------------------------------------------------------------
 
 
-def verdict(ok: bool) -> str:
-    return "met" if ok else "NOT met"
-
-
 def bench(args: argparse.Namespace) -> None:
-    cpus = _pinned_cpus()
+    cpus = pinned_cpus()
     server_cpu, client_cpu = cpus if cpus else (None, None)
     if client_cpu is not None:
         os.sched_setaffinity(0, {client_cpu})  # this process: WebSocket client and node reader
     tmp = Path(tempfile.mkdtemp(prefix="bench-hid-"))
     server: Server | None = None
     try:
-        port = free_port()
         root = tmp / "root"
-        argv = [sys.executable, "-m", "app", "--config", str(app_config(tmp)), "--port", str(port), "--root", str(root)]
-        server = start_server("app", argv, port, tmp / "app.log", server_cpu)
-        token = args.token = login(server.url)
+        server, token = start_app("app", tmp, server_cpu)
+        args.token = token
         url = server.url
         if api(url, token, "GET", "/api/sim/host")["power"] != "off":
             raise BenchError("the sim host is not off at start")
@@ -642,9 +576,7 @@ def bench(args: argparse.Namespace) -> None:
                 f"note: the floor's own p99 is {floor.p99:.2f} ms: the machine's scheduling noise exceeds the idle"
                 " goal, so the tails say more about the machine than the app; rerun on a quiet machine"
             )
-        load1, load5, _ = os.getloadavg()
-        if load1 > 1.5:
-            print(f"note: the machine was busy (load average {load1:.1f}, {load5:.1f}): figures are noisy")
+        busy_note()
 
         if prof:
             # Back to the measuring set-up: host off (a 5 s hold forces it off), our reader on the node.
@@ -661,8 +593,7 @@ def bench(args: argparse.Namespace) -> None:
                     profile(server, conn, node, args, client_cpu)
             finally:
                 node.close()
-        if os.environ.get("BENCH_KEEP_LOG"):
-            print((tmp / "app.log").read_text())
+        keep_log(tmp / "app.log")
     finally:
         if server is not None:
             server.stop()
@@ -670,7 +601,7 @@ def bench(args: argparse.Namespace) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("--events", type=int, default=2000, help="key events per latency round (2000)")
     parser.add_argument("--rounds", type=int, default=4, help="alternating rounds the events are split in (4)")
     parser.add_argument("--viewers", type=int, default=10, help="MJPEG viewers in the streaming round (10)")
@@ -694,14 +625,7 @@ def main() -> int:
 
         print(json.dumps(uvloop.run(viewers_main(args.serve_viewers, args.token, args.count))), flush=True)
         return 0
-    started = time.monotonic()
-    try:
-        bench(args)
-    except (BenchError, OSError) as err:
-        print(f"measurement failed: {type(err).__name__}: {err}", file=sys.stderr)
-        return 1
-    print(f"\n(total {time.monotonic() - started:.0f} s)")
-    return 0
+    return run_bench(bench, args, (BenchError, OSError), named=True)
 
 
 if __name__ == "__main__":

@@ -28,12 +28,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import collections
 import contextlib
 import json
 import os
-import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -45,28 +42,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from bench.api_info import (  # noqa: E402 - after the path set-up
-    COOKIE,
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the checkout, for bench._common
+from bench._common import (
+    STREAM,
+    TICK,
     BenchError,
     Server,
-    _frame,
-    _pin,
-    _pinned_cpus,
-    app_config,
+    StreamViewer,
+    api,
+    argument_parser,
+    cpu_times,
+    find_py_spy,
     free_port,
-    login,
-    request,
+    keep_log,
+    percentile,
+    pinned_cpus,
+    print_stacks,
+    run_bench,
+    sample,
+    serve_asgi,
     servers,
+    spawn_pinned,
+    stacks_file,
+    start_app,
     start_server,
+    stream_request,
+    verdict,
 )
 
-STREAM = "/api/stream/mjpeg"
 FPS = 60
 WIDTH, HEIGHT, FRAMES, QUALITY = 1920, 1080, 120, 80
 SERVER_CPU, CLIENT_CPU = 0, 1
@@ -140,16 +143,7 @@ def jpegs(path: Path) -> list[bytes]:
 
 def _cpus() -> tuple[int | None, int | None]:
     """(server CPU, viewer CPU) when this machine lets us keep them apart."""
-    return _pinned_cpus() or (None, None)
-
-
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_times(pid: int) -> tuple[float, float]:
-    """(user, system) CPU seconds of the process, every thread living or exited; in clock ticks (10 ms)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return int(fields[11]) / _TICK, int(fields[12]) / _TICK  # utime, stime (fields 14 and 15)
+    return pinned_cpus() or (None, None)
 
 
 def run_times(pid: int) -> dict[str, int]:
@@ -187,11 +181,7 @@ class Target:
 
 
 def set_fps(target: Target, fps: int) -> None:
-    payload = json.dumps({"type": "fps", "value": fps}).encode()
-    headers = {"Content-Type": "application/json", "Cookie": f"{COOKIE}={target.cookie}"}
-    answer = request(target.url, "POST", "/api/vm/screen", payload, headers)
-    if answer.status != 200 or json.loads(answer.body).get("code") != 0:
-        raise BenchError(f"POST /api/vm/screen fps {fps}: {answer.status} {answer.body[:200]!r}")
+    api(target.url, target.cookie, "POST", "/api/vm/screen", {"type": "fps", "value": fps})
 
 
 # --- the ceiling -----------------------------------------------------------------------------
@@ -242,13 +232,6 @@ def serve_ceiling(port: int, path: Path, fps: int) -> None:
                 next_tick = time.monotonic()
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                kind = message["type"].removeprefix("lifespan.")
-                await send({"type": f"lifespan.{kind}.complete"})
-                if kind == "shutdown":
-                    return
         if scope["type"] != "http":
             return
         if scope["path"] != STREAM:
@@ -273,20 +256,7 @@ def serve_ceiling(port: int, path: Path, fps: int) -> None:
             with Shared.lock:
                 Shared.viewers -= 1
 
-    async def serve() -> None:
-        from granian.constants import Interfaces
-        from granian.log import LogLevels
-        from granian.server.embed import Server as Granian
-
-        server = Granian(app, address="127.0.0.1", port=port, interface=Interfaces.ASGI, log_level=LogLevels.warning)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
-            loop.add_signal_handler(sig, server.stop)
-        await server.serve()
-
-    import uvloop
-
-    uvloop.run(serve())
+    serve_asgi(app, port)
 
 
 # --- viewers ---------------------------------------------------------------------------------
@@ -385,20 +355,10 @@ class PartParser:
             self.part_size = len(head) + 4 + length + 2
 
 
-def _request(host: str, port: int, cookie: str) -> bytes:
-    return f"GET {STREAM} HTTP/1.1\r\nHost: {host}:{port}\r\nCookie: {COOKIE}={cookie}\r\n\r\n".encode()
-
-
-class Viewer(asyncio.BufferedProtocol):
+class Viewer(StreamViewer):
     def __init__(self, wire: bytes) -> None:
+        super().__init__(wire)
         self.parser = PartParser()
-        self.wire = wire
-        self.error = ""
-        self.transport: Any = None
-
-    def connection_made(self, transport: Any) -> None:
-        self.transport = transport
-        transport.write(self.wire)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self.parser.view
@@ -410,10 +370,6 @@ class Viewer(asyncio.BufferedProtocol):
             self.error = f"{type(err).__name__}: {err}"
             self.transport.close()
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.error:
-            self.error = f"connection lost ({exc})" if exc else "connection closed"
-
 
 def _window(parts: list[tuple[float, float, int]], t0: float, t1: float) -> list[tuple[float, float, int]]:
     return [p for p in parts if t0 <= p[0] <= t1]
@@ -423,7 +379,7 @@ async def run_viewers(url: str, cookie: str, count: int, seconds: float, warm: f
     """``count`` viewers as fast as they can; prints START and STOP around the measured window."""
     host, port = url.removeprefix("http://").split(":")
     loop = asyncio.get_running_loop()
-    wire = _request(host, int(port), cookie)
+    wire = stream_request(host, port, cookie)
     viewers: list[Viewer] = []
     for _ in range(count):
         _, viewer = await loop.create_connection(lambda: Viewer(wire), host, int(port))
@@ -462,7 +418,7 @@ def run_throttled(url: str, cookie: str, seconds: float, rate: int, rcvbuf: int)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     sock.settimeout(30)
     sock.connect((host, int(port)))
-    sock.sendall(_request(host, int(port), cookie))
+    sock.sendall(stream_request(host, port, cookie))
     parser = PartParser(64 * 1024)
     started = time.monotonic()
     got = 0
@@ -525,24 +481,8 @@ class Round:
         return self.bytes * 8 / self.seconds / 1e6
 
 
-def _percentile(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
-
-
 def _client(argv: list[str], cpu: int | None) -> tuple[subprocess.Popen[str], Path]:
-    err = Path(tempfile.mkstemp(prefix="bench-video-client-", suffix=".log")[1])
-    process = subprocess.Popen(
-        [sys.executable, __file__, *argv],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=err.open("w"),
-        text=True,
-        preexec_fn=_pin(cpu),
-    )
-    return process, err
+    return spawn_pinned(__file__, argv, cpu, "bench-video-client-")
 
 
 def _finish(process: subprocess.Popen[str], err: Path, what: str) -> dict[str, Any]:
@@ -568,7 +508,7 @@ def core_busy(cpu: int | None) -> float:
         name, *ticks = line.split()
         if name == f"cpu{cpu}":
             values = [int(t) for t in ticks[:8]]  # user nice system idle iowait irq softirq steal
-            return (sum(values) - values[3] - values[4]) / _TICK
+            return (sum(values) - values[3] - values[4]) / TICK
     return float("nan")
 
 
@@ -642,47 +582,23 @@ def run_staleness(server: Target, seconds: float, cpu: int | None) -> Staleness:
 
 
 def profile(server: Target, viewers: int, seconds: float, warm: float, cpus: tuple[int | None, int | None]) -> None:
-    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    if not Path(spy).exists():
-        print("\nprofile: py-spy is not installed (.venv/bin/pip install py-spy); skipped")
+    spy = find_py_spy()
+    if spy is None:
         return
     rate = 1000
-    out = Path(tempfile.mkdtemp(prefix="bench-video-profile-"))
-    raw = out / "profile.txt"
+    raw = stacks_file("bench-video-profile-")
     # Sample the whole sub-round (connect, warm-up, window): py-spy cannot be told when the window starts.
     duration = seconds + warm + 2
-    argv = [spy, "record", "-p", str(server.pid), "-d", str(round(duration)), "-r", str(rate)]
-    # --gil: only the thread holding the GIL, i.e. where the one Python core's time goes (sleeping threads are not).
-    argv += ["--nonblocking", "--gil", "-f", "raw", "-o", str(raw)]
-    spying = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=_pin(cpus[1]))
     figures = Round(server.name, viewers)
-    try:
-        time.sleep(0.5)
+
+    def load() -> None:
         run_round(server, figures, seconds, warm, cpus)
-    finally:
-        try:
-            spying.wait(timeout=duration + 30)
-        except subprocess.TimeoutExpired:
-            spying.kill()
-            spying.wait()
-    if not raw.exists():
-        print(f"\nprofile: py-spy wrote nothing: {spying.stdout.read().decode() if spying.stdout else ''}")
+
+    sampled = sample(spy, server.pid, round(duration), rate, raw, cpus[1], duration + 30, load)
+    if sampled is None:
         return
-    own: collections.Counter[str] = collections.Counter()
-    inclusive: collections.Counter[str] = collections.Counter()
-    threads: collections.Counter[str] = collections.Counter()
-    total = 0
-    for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        frames = [_frame(f) for f in stack.split(";")]
-        total += int(count)
-        own[frames[-1]] += int(count)
-        threads[frames[0]] += int(count)
-        for frame in set(frames):
-            inclusive[frame] += int(count)
-    if not total:
-        print("\nprofile: no samples")
-        return
+    stacks = sampled[1]
+    total = stacks.total
     frames_per_s = figures.frames / figures.seconds
     print(
         f"\nProfile of our app, {viewers} viewers: {frames_per_s:.0f} frames/s delivered, server CPU"
@@ -692,30 +608,15 @@ def profile(server: Target, viewers: int, seconds: float, warm: float, cpus: tup
         " at that rate over the same time (Rust I/O threads without the GIL and the kernel are not sampled)"
     )
 
-    def us(samples: int) -> float:
-        return samples / rate / (frames_per_s * duration) * 1e6
+    def us(samples: int) -> str:
+        return f"{samples / rate / (frames_per_s * duration) * 1e6:6.0f} us/frame"
 
-    for title, counter, limit in (("thread roots", threads, 6), ("self time", own, 18), ("inclusive", inclusive, 30)):
-        print(f"  -- {title}")
-        for frame, samples in counter.most_common(limit):
-            print(f"  {100 * samples / total:5.1f}% {us(samples):6.0f} us/frame  {frame}")
+    sections = (("thread roots", stacks.threads, 6), ("self time", stacks.own, 18), ("inclusive", stacks.inclusive, 30))
+    print_stacks(total, sections, us)
     print(f"  raw stacks: {raw}")
 
 
 # --- main ------------------------------------------------------------------------------------
-
-
-def video_config(tmp: Path, video: Path) -> Path:
-    """api_info's app config (sim board, loopback, quiet log) with the file as the video source."""
-    path = app_config(tmp)
-    config: dict[str, Any] = yaml.safe_load(path.read_text())
-    config["video"] = {"source": "file", "file": str(video)}
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-def _verdict(ok: bool) -> str:
-    return "met" if ok else "NOT met"
 
 
 def print_table(rounds: list[Round], stale: list[Staleness], header: str, idle: list[float], floor_ms: float) -> None:
@@ -729,7 +630,7 @@ def print_table(rounds: list[Round], stale: list[Staleness], header: str, idle: 
         saturated = " <- client saturated" if r.share(r.client_cpu_s) >= SATURATED else ""
         print(
             f"{r.server:<22}{r.viewers:>8}{min(r.fps):>15.1f}{statistics.median(r.fps):>7.1f}{r.mbit:>8.0f}"
-            f"{_percentile(r.latencies, 0.5):>8.2f}{_percentile(r.latencies, 0.99):>7.2f}"
+            f"{percentile(r.latencies, 0.5):>8.2f}{percentile(r.latencies, 0.99):>7.2f}"
             f"{r.cpu_ms_per_frame() * 1000:>9.0f}us{r.kernel_share:>7.0%}"
             f"{r.share(r.server_cpu_s):>7.0%}{r.share(r.core_busy_s):>6.0%}{r.share(r.client_cpu_s):>7.0%}{saturated}"
         )
@@ -753,7 +654,7 @@ def print_table(rounds: list[Round], stale: list[Staleness], header: str, idle: 
         net = [(r.server_cpu_s - i * r.seconds) / max(1, r.frames) for r, i in ((ours, idle[0]), (ceiling, idle[1]))]
         print(
             f"  server CPU per delivered frame ours/ceiling, {n:>2} viewers: {ratio:5.2f}"
-            f" (goal <= {CPU_RATIO_GOAL}: {_verdict(ratio <= CPU_RATIO_GOAL)}; without the idle CPU"
+            f" (goal <= {CPU_RATIO_GOAL}: {verdict(ratio <= CPU_RATIO_GOAL)}; without the idle CPU"
             f" {net[0] / net[1] if net[1] > 0 else float('nan'):.2f})"
         )
     if (ours_name, FULL_RATE_VIEWERS) in by:
@@ -761,19 +662,19 @@ def print_table(rounds: list[Round], stale: list[Staleness], header: str, idle: 
         need = FULL_RATE * FPS
         print(
             f"  every viewer at the full rate, {FULL_RATE_VIEWERS} viewers: slowest {min(ours.fps):.1f} fps"
-            f" (ceiling {min(ceiling.fps):.1f}) (goal >= {need:.0f} of {FPS}: {_verdict(min(ours.fps) >= need)})"
+            f" (ceiling {min(ceiling.fps):.1f}) (goal >= {need:.0f} of {FPS}: {verdict(min(ours.fps) >= need)})"
         )
-        p99, p99_ceiling = _percentile(ours.latencies, 0.99), _percentile(ceiling.latencies, 0.99)
+        p99, p99_ceiling = percentile(ours.latencies, 0.99), percentile(ceiling.latencies, 0.99)
         print(
             f"  p99 capture-to-socket latency, {FULL_RATE_VIEWERS} viewers: {p99:.2f} ms"
-            f" (ceiling {p99_ceiling:.2f}) (goal <= {P99_GOAL_MS:g} ms: {_verdict(p99 <= P99_GOAL_MS)})"
+            f" (ceiling {p99_ceiling:.2f}) (goal <= {P99_GOAL_MS:g} ms: {verdict(p99 <= P99_GOAL_MS)})"
         )
     if stale:
         ours_stale = stale[0]
         print(
             f"  age of frames at a {THROTTLE_RATE / 1e6:g} MB/s viewer: median {ours_stale.median_ms:.0f} ms,"
             f" max {ours_stale.max_ms:.0f} ms (goal max <= {STALE_GOAL_MS:.0f} ms:"
-            f" {_verdict(ours_stale.max_ms <= STALE_GOAL_MS)})"
+            f" {verdict(ours_stale.max_ms <= STALE_GOAL_MS)})"
         )
         print(
             f"\nStaleness: one viewer reading {THROTTLE_RATE / 1e6:g} MB/s with SO_RCVBUF {THROTTLE_RCVBUF // 1024} KB"
@@ -819,11 +720,9 @@ def bench(args: argparse.Namespace) -> None:
     )
     with tempfile.TemporaryDirectory(prefix="bench-video-") as tmp_name, servers() as started:
         tmp = Path(tmp_name)
-        port = free_port()
-        argv = [sys.executable, "-m", "app", "--config", str(video_config(tmp, video)), "--port", str(port)]
-        argv += ["--root", str(tmp / "root")]
-        started.append(start_server("ours (litestar, auth)", argv, port, tmp / "app.log", cpus[0]))
-        ours = Target(started[-1], login(started[-1].url))
+        server, token = start_app("ours (litestar, auth)", tmp, cpus[0], video={"source": "file", "file": str(video)})
+        started.append(server)
+        ours = Target(server, token)
         set_fps(ours, FPS)
         port = free_port()
         argv = [sys.executable, __file__, "--serve-ceiling", str(port), "--file", str(video)]
@@ -840,7 +739,7 @@ def bench(args: argparse.Namespace) -> None:
             for r in pair:
                 print(
                     f"  {r.server} x{n}: {statistics.median(r.fps):.1f} fps/viewer,"
-                    f" p99 {_percentile(r.latencies, 0.99):.1f} ms, {r.cpu_ms_per_frame() * 1000:.0f} us CPU/frame",
+                    f" p99 {percentile(r.latencies, 0.99):.1f} ms, {r.cpu_ms_per_frame() * 1000:.0f} us CPU/frame",
                     flush=True,
                 )
             rounds += pair
@@ -849,12 +748,11 @@ def bench(args: argparse.Namespace) -> None:
         print_table(rounds, stale, header, idle, statistics.mean(sizes) / THROTTLE_RATE * 1000)
         if args.profile:
             profile(ours, FULL_RATE_VIEWERS, args.seconds, args.warm, cpus)
-        if os.environ.get("BENCH_KEEP_LOG"):
-            print((tmp / "app.log").read_text())
+        keep_log(tmp / "app.log")
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per round (8)")
     parser.add_argument("--warm", type=float, default=0.5, help="seconds after every viewer's first frame (0.5)")
     parser.add_argument("--viewers", default="1,10,50", help="viewer counts (1,10,50)")
@@ -877,22 +775,20 @@ def main() -> int:
     if args.serve_ceiling:
         serve_ceiling(args.serve_ceiling, args.file, FPS)
         return 0
-    try:
-        if args.client:
-            import uvloop
+    if args.client or args.throttled:
+        try:
+            if args.client:
+                import uvloop
 
-            print(json.dumps(uvloop.run(run_viewers(args.client, args.cookie, args.count, args.seconds, args.warm))))
-            return 0
-        if args.throttled:
-            print(json.dumps(run_throttled(args.throttled, args.cookie, args.seconds, THROTTLE_RATE, THROTTLE_RCVBUF)))
-            return 0
-        started = time.monotonic()
-        bench(args)
-    except BenchError as err:
-        print(f"measurement failed: {err}", file=sys.stderr)
-        return 1
-    print(f"\n(total {time.monotonic() - started:.0f} s)")
-    return 0
+                result = uvloop.run(run_viewers(args.client, args.cookie, args.count, args.seconds, args.warm))
+            else:
+                result = run_throttled(args.throttled, args.cookie, args.seconds, THROTTLE_RATE, THROTTLE_RCVBUF)
+        except BenchError as err:
+            print(f"measurement failed: {err}", file=sys.stderr)
+            return 1
+        print(json.dumps(result))
+        return 0
+    return run_bench(bench, args)
 
 
 if __name__ == "__main__":
