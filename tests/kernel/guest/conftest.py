@@ -6,14 +6,18 @@ every import counts. Fixtures:
 * ``modules``  -- modprobe/insmod helpers (session);
 * ``gpio_sim`` -- a gpio-sim chip labelled ``kvm-atx`` with lines
   ``power_btn reset_btn power_led hdd_led`` (per test), with the "ATX board" side
-  (``sim_gpioN/{value,pull}``) exposed as methods;
+  (``sim_gpioN/{value,pull}``) exposed as methods; ``atx`` -- the same chip for a whole
+  module (an app started once keeps its lines open);
+* ``start_app`` (module) -- ``with start_app(port, extra_config) as app:`` runs the app
+  (``python -m app``, ``board: nanokvm`` on the ``atx`` lines, LEDs off) and gives a
+  ``kt_app.App`` (``request``/``ok``/``call``, ``login``, ``stop``; see kt_app.py);
 * ``gadget_modules`` (session) / ``usb_host`` (per test) -- dummy_hcd + libcomposite +
   the gadget functions and their host-side drivers; ``usb_host`` is a ``kt_usb.UsbHost``
   that builds configfs gadgets and finds their host-side nodes, and removes every gadget
   it made afterwards (see kt_usb.py);
 * ``vivid_module`` (session) / ``vivid`` (per test) -- vivid with an HDMI input, a
   ``kt_v4l2.Vivid`` on ``/dev/videoN`` with input 3 selected and signal restored
-  afterwards (see kt_v4l2.py).
+  afterwards (see kt_v4l2.py); ``hdmi`` -- the same for a whole module.
 
 Keep fixtures function- or session-scoped objects with no heavy imports at module
 level; import cv2 & co. inside the test that needs them.
@@ -21,13 +25,15 @@ level; import cv2 & co. inside the test that needs them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+import kt_app
 import kt_usb
 import kt_v4l2
 import pytest
@@ -163,6 +169,12 @@ class SimChip:
         self._fds.clear()
         self._remove_configfs()
 
+    def __enter__(self) -> SimChip:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 @pytest.fixture(scope="session")
 def gpio_sim_module(modules: Modules) -> None:
@@ -171,17 +183,41 @@ def gpio_sim_module(modules: Modules) -> None:
 
 @pytest.fixture(scope="session")
 def make_sim_chip(gpio_sim_module: None) -> type[SimChip]:
-    """For fixtures of other scopes: ``chip = make_sim_chip(label, names)``; ``chip.close()`` after."""
+    """For fixtures of other scopes: ``with make_sim_chip(label, names) as chip:`` (or ``chip.close()`` after)."""
     return SimChip
 
 
 @pytest.fixture
 def gpio_sim(make_sim_chip: type[SimChip]) -> Iterator[SimChip]:
-    chip = make_sim_chip(ATX_LABEL, ATX_LINES)
-    try:
+    with make_sim_chip(ATX_LABEL, ATX_LINES) as chip:
         yield chip
+
+
+@pytest.fixture(scope="module")
+def atx(make_sim_chip: type[SimChip]) -> Iterator[SimChip]:
+    """The ``kvm-atx`` chip for a whole module: the app starts once (~10-35 s under TCG) and keeps its lines open."""
+    with make_sim_chip(ATX_LABEL, ATX_LINES) as chip:
+        yield chip
+
+
+@pytest.fixture(scope="module")
+def start_app(atx: SimChip, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., kt_app.App]]:
+    """``start_app(port, extra_config="")``: a running ``kt_app.App`` on the ``atx`` lines (its LEDs pulled
+    up = off first: they are active low). Use it as ``with start_app(...) as app: yield app`` so that the
+    app stops before the module's other fixtures are restored; any still running stop with the module."""
+    started: list[kt_app.App] = []
+
+    def start(port: int, extra_config: str = "") -> kt_app.App:
+        atx.set_pull("power_led", "pull-up")
+        atx.set_pull("hdd_led", "pull-up")
+        started.append(kt_app.App.start(tmp_path_factory.mktemp("app"), port, extra_config))
+        return started[-1]
+
+    try:
+        yield start
     finally:
-        chip.close()
+        for app in started:
+            app.stop()
 
 
 # --- USB gadget (dummy_hcd) --------------------------------------------------------
@@ -235,11 +271,9 @@ def vivid_module(modules: Modules) -> Iterator[str]:
         subprocess.run(["modprobe", "-r", "vivid"], check=False)
 
 
-@pytest.fixture
-def vivid(vivid_module: str) -> Iterator[kt_v4l2.Vivid]:
-    """A ``kt_v4l2.Vivid`` on the vivid node with input 3 (HDMI) selected, 1280x720 timings,
-    the signal on and no dropped frames; restored to that afterwards."""
-    dev = kt_v4l2.Vivid(vivid_module)
+@contextlib.contextmanager
+def _hdmi_input(node: str) -> Iterator[kt_v4l2.Vivid]:
+    dev = kt_v4l2.Vivid(node)
     try:
         dev.set_input(kt_v4l2.VIVID_HDMI_INPUT)
         dev.frames_dropped(0)
@@ -253,3 +287,19 @@ def vivid(vivid_module: str) -> Iterator[kt_v4l2.Vivid]:
             dev.set_dv_timings(1280, 720)  # EBUSY if a test left a capture streaming
         finally:
             dev.close()
+
+
+@pytest.fixture
+def vivid(vivid_module: str) -> Iterator[kt_v4l2.Vivid]:
+    """A ``kt_v4l2.Vivid`` on the vivid node with input 3 (HDMI) selected, 1280x720 timings,
+    the signal on and no dropped frames; restored to that afterwards."""
+    with _hdmi_input(vivid_module) as dev:
+        yield dev
+
+
+@pytest.fixture(scope="module")
+def hdmi(vivid_module: str) -> Iterator[kt_v4l2.Vivid]:
+    """The same as ``vivid`` for a whole module (an app started once keeps the node open): restore
+    it only after the app has stopped."""
+    with _hdmi_input(vivid_module) as dev:
+        yield dev

@@ -11,52 +11,25 @@ started once for the module, logged into with admin/admin, and driven over ``/ap
 
 from __future__ import annotations
 
-import http.client
 import json
-import os
-import pathlib
 import struct
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import kt_usb
 import pytest
+from kt_app import SRC, App
 from kt_usb import ABS_X, ABS_Y, BTN_LEFT, EV_ABS, EV_KEY, EV_REL, LED_CAPSL, REL_WHEEL, EvdevReader, UsbHost
 
-if TYPE_CHECKING:
-    from conftest import SimChip
-
-SRC = pathlib.Path(os.environ.get("KT_SRC", str(pathlib.Path.cwd())))
 PORT = 8091
-STARTUP_TIMEOUT = 180.0
 
 pytestmark = pytest.mark.skipif(
     not (SRC / "app" / "__main__.py").is_file() or not (SRC / "app" / "board" / "hid.py").is_file(),
     reason="the app (python -m app) with board HID is not in this checkout yet",
 )
-
-CONFIG = """\
-board: nanokvm
-logger:
-  level: warn
-port:
-  http: {port}
-gpio:
-  driver: cdev
-  powerButton: "kvm-atx:power_btn"
-  resetButton: "kvm-atx:reset_btn"
-  powerLed: "kvm-atx:power_led"
-  hddLed: "kvm-atx:hdd_led"
-"""
-
-# "admin" as the web client sends it (app.services.auth.transport.encrypt with salt b"kt-tier!"):
-# a fixed test vector, so the guest does not import pycryptodome (~5 s under TCG).
-ADMIN_WIRE_PASSWORD = "U2FsdGVkX19rdC10aWVyITE3SczOdTTsZ9P9Q4e6Osg%3D"
 
 # --- NanoKVM's report layouts --------------------------------------------------------------
 
@@ -139,44 +112,6 @@ def assert_all_released(keys: list[tuple[int, int]]) -> None:
     assert not down, f"keys left pressed: {sorted(down)}"
 
 
-# --- the app over HTTP --------------------------------------------------------------------
-
-
-class Api:
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.cookie = ""
-
-    def call(
-        self, method: str, path: str, body: dict[str, Any] | None = None, timeout: float = 30
-    ) -> tuple[int, Any, http.client.HTTPResponse]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            data = json.dumps(body).encode() if body is not None else None
-            headers = {"Content-Type": "application/json"} if data is not None else {}
-            if self.cookie:
-                headers["Cookie"] = self.cookie
-            conn.request(method, path, body=data, headers=headers)
-            resp = conn.getresponse()
-            payload = resp.read()
-            return resp.status, (json.loads(payload) if payload else None), resp
-        finally:
-            conn.close()
-
-    def ok(self, method: str, path: str, body: dict[str, Any] | None = None, timeout: float = 30) -> Any:
-        status, doc, _ = self.call(method, path, body, timeout)
-        assert status == 200, f"{method} {path}: HTTP {status} {doc!r}"
-        assert doc["code"] == 0, f"{method} {path}: {doc!r}"
-        return doc["data"]
-
-    def login(self) -> None:
-        status, doc, resp = self.call("POST", "/api/auth/login", {"username": "admin", "password": ADMIN_WIRE_PASSWORD})
-        assert status == 200 and doc["code"] == 0, f"login: HTTP {status} {doc!r}"
-        cookie = resp.getheader("set-cookie") or ""
-        assert cookie.startswith("nano-kvm-token="), cookie
-        self.cookie = cookie.split(";")[0]
-
-
 # --- fixtures -------------------------------------------------------------------------------
 
 
@@ -188,12 +123,12 @@ class Rig:
     kbd: EvdevReader
     mouse: EvdevReader
     touchpad: EvdevReader
-    api: Api
+    api: App
     ws_connect: Any
 
     def ws(self) -> Any:
         return self.ws_connect(
-            f"ws://127.0.0.1:{PORT}/api/ws",
+            f"ws://127.0.0.1:{self.api.port}/api/ws",
             additional_headers={"Cookie": self.api.cookie},
             open_timeout=30,
             ping_interval=None,
@@ -202,15 +137,6 @@ class Rig:
     def drain(self) -> None:
         for reader in (self.kbd, self.mouse, self.touchpad):
             reader.drain()
-
-
-@pytest.fixture(scope="module")
-def atx(make_sim_chip: type[SimChip]) -> Iterator[SimChip]:
-    chip = make_sim_chip("kvm-atx", ("power_btn", "reset_btn", "power_led", "hdd_led"))
-    try:
-        yield chip
-    finally:
-        chip.close()
 
 
 @pytest.fixture(scope="module")
@@ -236,63 +162,25 @@ def hid_gadget(gadget_modules: list[str]) -> Iterator[tuple[UsbHost, kt_usb.Gadg
 
 
 @pytest.fixture(scope="module")
-def rig(
-    atx: SimChip, hid_gadget: tuple[UsbHost, kt_usb.Gadget], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Rig]:
+def rig(start_app: Callable[..., App], hid_gadget: tuple[UsbHost, kt_usb.Gadget]) -> Iterator[Rig]:
     host, gadget = hid_gadget
     intfs = [host.interface(i) for i in range(3)]
     # Opening the event devices makes usbhid poll the interrupt endpoints (a host that reads input).
     readers = [EvdevReader(host.event_device(interface=intf)) for intf in intfs]
     print(f"event devices: {[r.path for r in readers]} for interfaces {intfs}")
-
-    tmp_path = tmp_path_factory.mktemp("app-hid")
-    atx.set_pull("power_led", "pull-up")
-    atx.set_pull("hdd_led", "pull-up")
-    config = tmp_path / "server.yaml"
-    config.write_text(CONFIG.format(port=PORT))
-    log_path = tmp_path / "app.log"
-    log = log_path.open("wb")
-    t0 = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "--config", str(config), "--root", "/"],
-        cwd=SRC,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    api = Api(PORT)
     rig = None
     try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"app exited with {proc.returncode}:\n{log_path.read_text()}")
-            try:
-                api.call("GET", "/api/vm/info", timeout=5)  # 401 is fine: it answers
-                break
-            except (ConnectionError, OSError):
-                if time.monotonic() - t0 > STARTUP_TIMEOUT:
-                    pytest.fail(f"app did not answer within {STARTUP_TIMEOUT} s")
-                time.sleep(0.5)
-        print(f"app answered after {time.monotonic() - t0:.1f} s")
-        api.login()
-        t1 = time.monotonic()
-        from websockets.sync.client import connect
+        with start_app(PORT) as app:
+            app.login()
+            t1 = time.monotonic()
+            from websockets.sync.client import connect
 
-        print(f"import websockets.sync.client: {time.monotonic() - t1:.1f} s")
-        rig = Rig(host, gadget, intfs[0], *readers, api, connect)
-        yield rig
+            print(f"import websockets.sync.client: {time.monotonic() - t1:.1f} s")
+            rig = Rig(host, gadget, intfs[0], *readers, app, connect)
+            yield rig
     finally:
         for reader in (*readers, *((rig.kbd,) if rig else ())):
             reader.close()
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        app_log = log_path.read_text()
-        if app_log.strip():
-            print(f"--- app log ---\n{app_log}")
 
 
 # --- tests ----------------------------------------------------------------------------------

@@ -17,28 +17,17 @@ Only the app imports cv2; frame sizes come from the JPEG headers.
 
 from __future__ import annotations
 
-import http.client
-import json
-import os
-import pathlib
 import socket
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 import kt_v4l2
 import pytest
+from kt_app import SRC, App
 
-if TYPE_CHECKING:
-    from conftest import SimChip
-
-SRC = pathlib.Path(os.environ.get("KT_SRC", str(pathlib.Path.cwd())))
 PORT = 8091
-STARTUP_TIMEOUT = 180.0  # the app takes 10-35 s to start under TCG
 FIRST_FRAME_TIMEOUT = 120.0  # the first viewer makes the app import cv2 and open the device
 CHANGE_TIMEOUT = 60.0  # a signal/timings change until the stream shows it
 
@@ -47,52 +36,14 @@ pytestmark = pytest.mark.skipif(
     reason="the app's V4L2 source is not in this checkout",
 )
 
-CONFIG = """\
-board: nanokvm
-logger:
-  level: warn
-port:
-  http: {port}
-gpio:
-  driver: cdev
-  powerButton: "kvm-atx:power_btn"
-  resetButton: "kvm-atx:reset_btn"
-  powerLed: "kvm-atx:power_led"
-  hddLed: "kvm-atx:hdd_led"
+VIDEO_CONFIG = """\
 video:
   source: v4l2
   device: {device}
 """
 
 
-# --- HTTP ---------------------------------------------------------------------------
-
-
-def call(method: str, path: str, body: dict[str, Any] | None = None, token: str = "", timeout: float = 30) -> Any:
-    """The JSON answer of a 200 response (anything else fails the test)."""
-    conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=timeout)
-    try:
-        headers = {"Cookie": f"nano-kvm-token={token}"} if token else {}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        conn.request(method, path, body=data, headers=headers)
-        resp = conn.getresponse()
-        payload = resp.read()
-        assert resp.status == 200, f"{method} {path}: HTTP {resp.status} {payload[:300]!r}"
-        return json.loads(payload)
-    finally:
-        conn.close()
-
-
-def login() -> str:
-    from app.services.auth.transport import encrypt  # pycryptodome only, no web stack
-
-    answer = call("POST", "/api/auth/login", {"username": "admin", "password": encrypt("admin")})
-    assert answer["code"] == 0, answer
-    token: str = answer["data"]["token"]
-    return token
+# --- MJPEG --------------------------------------------------------------------------
 
 
 @dataclass
@@ -197,100 +148,25 @@ class MjpegReader:
 
 
 @pytest.fixture(scope="module")
-def hdmi(vivid_module: str) -> Iterator[kt_v4l2.Vivid]:
-    """vivid's HDMI input at 1280x720 with a signal, for the whole module (the app keeps it open);
-    restored after the app has stopped."""
-    dev = kt_v4l2.Vivid(vivid_module)
-    try:
-        dev.set_input(kt_v4l2.VIVID_HDMI_INPUT)
-        dev.frames_dropped(0)
-        dev.set_signal_mode("current")
-        dev.set_dv_timings(1280, 720)
-        yield dev
-    finally:
-        try:
-            dev.set_signal_mode("current")
-            dev.set_dv_timings(1280, 720)
-        finally:
-            dev.close()
+def app(start_app: Callable[..., App], hdmi: kt_v4l2.Vivid) -> Iterator[App]:
+    """The app on vivid's node, logged in; it stops before ``hdmi`` is restored."""
+    with start_app(PORT, VIDEO_CONFIG.format(device=hdmi.path)) as app:
+        app.login()
+        yield app
 
 
 @pytest.fixture(scope="module")
-def atx(make_sim_chip: type[SimChip]) -> Iterator[SimChip]:
-    chip = make_sim_chip("kvm-atx", ("power_btn", "reset_btn", "power_led", "hdd_led"))
-    try:
-        yield chip
-    finally:
-        chip.close()
-
-
-@pytest.fixture(scope="module")
-def app_server(
-    atx: SimChip, hdmi: kt_v4l2.Vivid, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[subprocess.Popen[bytes]]:
-    tmp_path = tmp_path_factory.mktemp("app_video")
-    atx.set_pull("power_led", "pull-up")
-    atx.set_pull("hdd_led", "pull-up")
-    config = tmp_path / "server.yaml"
-    config.write_text(CONFIG.format(port=PORT, device=hdmi.path))
-    log_path = tmp_path / "app.log"
-    log = log_path.open("wb")
-    t0 = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "--config", str(config), "--root", "/"],
-        cwd=SRC,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"app exited with {proc.returncode}:\n{log_path.read_text()}")
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=5)
-                conn.request("GET", "/api/vm/hdmi")
-                conn.getresponse().read()  # 401 without a session: it answers, that is enough
-                conn.close()
-                break
-            except OSError:
-                if time.monotonic() - t0 > STARTUP_TIMEOUT:
-                    pytest.fail(f"app did not answer within {STARTUP_TIMEOUT} s:\n{log_path.read_text()}")
-                time.sleep(0.5)
-        print(f"\napp answered after {time.monotonic() - t0:.1f} s")
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        print(f"app exit status {proc.returncode}")
-        text = log_path.read_text()
-        if text.strip():
-            print(f"app log:\n{text[-4000:]}")
-
-
-@pytest.fixture(scope="module")
-def token(app_server: object) -> str:
-    return login()
-
-
-@pytest.fixture(scope="module")
-def stream(token: str) -> Iterator[MjpegReader]:
+def stream(app: App) -> Iterator[MjpegReader]:
     """One viewer for the module: the capture stays open across the tests, as for a real viewer."""
-    reader = MjpegReader(token, timeout=FIRST_FRAME_TIMEOUT)
+    reader = MjpegReader(app.token, timeout=FIRST_FRAME_TIMEOUT)
     try:
         yield reader
     finally:
         reader.close()
 
 
-def hdmi_signal(token: str) -> bool:
-    answer = call("GET", "/api/vm/hdmi", token=token)
-    assert answer["code"] == 0, answer
-    signal: bool = answer["data"]["signal"]
+def hdmi_signal(app: App) -> bool:
+    signal: bool = app.ok("GET", "/api/vm/hdmi")["signal"]
     return signal
 
 
@@ -307,7 +183,7 @@ def real_frames(size: tuple[int, int], count: int = 3) -> Callable[[list[Part]],
 # --- tests --------------------------------------------------------------------------
 
 
-def test_frames_at_the_native_hdmi_size(stream: MjpegReader, token: str, hdmi: kt_v4l2.Vivid) -> None:
+def test_frames_at_the_native_hdmi_size(stream: MjpegReader, app: App, hdmi: kt_v4l2.Vivid) -> None:
     t0 = time.monotonic()
     first = stream.next_part()
     print(f"\nfirst frame after {time.monotonic() - t0:.1f} s: {first.size}, {len(first.jpeg)} bytes")
@@ -318,12 +194,12 @@ def test_frames_at_the_native_hdmi_size(stream: MjpegReader, token: str, hdmi: k
         f"{len(parts)} parts in {took:.1f} s (~{fps:.1f} fps under TCG), "
         f"{statistics.median(len(p.jpeg) for p in parts):.0f} bytes median"
     )
-    assert hdmi_signal(token) is True
+    assert hdmi_signal(app) is True
     assert hdmi.get_format()[:2] == (1280, 720), "the app asked vivid for another size (its scaler obliged)"
 
 
 def test_no_signal_shows_the_no_signal_picture_then_frames_return(
-    stream: MjpegReader, token: str, hdmi: kt_v4l2.Vivid
+    stream: MjpegReader, app: App, hdmi: kt_v4l2.Vivid
 ) -> None:
     before, _ = stream.read_until("real frames", real_frames((1280, 720)), CHANGE_TIMEOUT)
     real_size = statistics.median(len(p.jpeg) for p in before[-3:])
@@ -343,14 +219,14 @@ def test_no_signal_shows_the_no_signal_picture_then_frames_return(
         )
         assert picture.size == (1280, 720)  # the no-signal picture takes the viewer's (native) size
         assert len(picture.jpeg) < real_size, "not the plain No-signal picture"
-        assert hdmi_signal(token) is False
+        assert hdmi_signal(app) is False
         noisy = [p for p in parts if len(p.jpeg) > 2 * real_size]
         print(f"frames that look like noise (> 2x a real frame) before the picture: {len(noisy)}")
     finally:
         hdmi.set_signal_mode("current")
     parts, took = stream.read_until("real frames again", real_frames((1280, 720)), CHANGE_TIMEOUT)
     print(f"signal back: real 1280x720 frames after {took:.1f} s ({len(parts)} parts)")
-    assert hdmi_signal(token) is True
+    assert hdmi_signal(app) is True
 
 
 def select_timings(hdmi: kt_v4l2.Vivid, name: str) -> None:
@@ -362,7 +238,7 @@ def select_timings(hdmi: kt_v4l2.Vivid, name: str) -> None:
 
 
 def test_new_source_timings_reopen_the_capture_at_the_new_size(
-    stream: MjpegReader, token: str, hdmi: kt_v4l2.Vivid
+    stream: MjpegReader, app: App, hdmi: kt_v4l2.Vivid
 ) -> None:
     stream.read_until("real frames", real_frames((1280, 720)), CHANGE_TIMEOUT)
     try:
@@ -371,7 +247,7 @@ def test_new_source_timings_reopen_the_capture_at_the_new_size(
         parts, took = stream.read_until("1024x768 frames", real_frames((1024, 768)), CHANGE_TIMEOUT)
         print(f"1024x768 frames after {took:.1f} s ({len(parts)} parts: {[p.size for p in parts]})")
         assert hdmi.get_dv_timings().width == 1024, "the app did not set the detected timings"
-        assert hdmi_signal(token) is True
+        assert hdmi_signal(app) is True
 
         select_timings(hdmi, "1280x720p60")
         parts, took = stream.read_until("1280x720 frames again", real_frames((1280, 720)), CHANGE_TIMEOUT)
@@ -381,7 +257,7 @@ def test_new_source_timings_reopen_the_capture_at_the_new_size(
 
 
 def test_a_receiver_that_stops_delivering_times_out_in_seconds(
-    stream: MjpegReader, token: str, hdmi: kt_v4l2.Vivid
+    stream: MjpegReader, app: App, hdmi: kt_v4l2.Vivid
 ) -> None:
     """Signal present, no frames: OpenCV's read must give up after OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT
     (the source sets 2 s), not its default 10 s, so the picture says "No signal" soon."""
@@ -395,7 +271,7 @@ def test_a_receiver_that_stops_delivering_times_out_in_seconds(
         # take ~6-9 s with a 2 s timeout, over 20 s with OpenCV's 10 s.
         print(f"\nno frames: the No-signal picture twice after {took:.1f} s ({len(parts)} parts)")
         assert took < 15, "reads block for longer than the 2 s select timeout"
-        assert hdmi_signal(token) is False
+        assert hdmi_signal(app) is False
     finally:
         hdmi.frames_dropped(0)
     parts, took = stream.read_until("real frames again", real_frames((1280, 720)), CHANGE_TIMEOUT)
