@@ -105,7 +105,7 @@ class Update(_Section):
 
     # The update server's base URL (latest.json and the bundles); "" = none, so the version check
     # answers "failed to query latest version" and nothing is fetched until an admin sets a server.
-    url: str = ""
+    url: Annotated[str, msgspec.Meta(pattern=r"^(https?://[^\s?#]+)?$", max_length=2048)] = ""
     # Directory of trusted Ed25519 public keys (PEM, *.pub); "" = the keys shipped with the firmware.
     keys: str = ""
 

@@ -11,6 +11,7 @@ from litestar.config.cors import CORSConfig
 from litestar.static_files import create_static_files_router
 
 from app.api.access import authorize, check_routes
+from app.api.application import ApplicationController
 from app.api.auth import AuthController
 from app.api.board_settings import BoardSettingsController
 from app.api.envelope import EXCEPTION_HANDLERS
@@ -57,6 +58,7 @@ def create_app(config: Config, root: Path, frontend: Path = FRONTEND_DIST, confi
         SystemController,
         NetworkController,
         TailscaleController,
+        ApplicationController,
         ScriptsController,
         BoardSettingsController,
         StorageController,

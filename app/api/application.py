@@ -1,0 +1,173 @@
+"""``/api/application/*`` (spec 4.8): version, preview channel, update server, signed updates. All admin."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import re
+import shutil
+from pathlib import Path
+from typing import TypeVar
+
+import msgspec
+from litestar import Controller
+
+from app.api.envelope import Envelope, ok, read_body
+from app.api.routing import Req, get, post, services
+from app.errors import ApiError
+from app.services.auth.accounts import Role
+from app.services.update import signing
+from app.services.update.bundle import NAME_RE, PACKED_MAX
+from app.services.update.multipart import MultipartError, Part, Sink, boundary_of, read_multipart
+from app.services.update.service import Enabled, UpdateServer, UpdateService, Version
+from app.validation import InvalidInput
+
+S = TypeVar("S", bound=msgspec.Struct)
+UPLOAD_MAX = PACKED_MAX + (1 << 20)  # the bundle, its signature and the multipart framing
+
+
+class PreviewRequest(msgspec.Struct):
+    enable: bool
+
+
+class UpdateServerRequest(msgspec.Struct):
+    enabled: bool
+    url: str = ""
+
+
+async def _body(request: Req, struct: type[S]) -> S:
+    try:
+        return await read_body(request, struct)
+    except InvalidInput as err:
+        raise ApiError(-1, f"invalid arguments: {err}") from None
+
+
+def _updates(request: Req) -> UpdateService:
+    state = request.app.state
+    updates: UpdateService | None = state.get("updates")
+    if updates is None:
+        svc = services(request)
+        runner = svc.runner
+
+        def restart() -> None:
+            with contextlib.suppress(OSError):
+                runner.run(["/etc/init.d/S95nanokvm", "restart"])
+
+        keys = Path(svc.config.update.keys) if svc.config.update.keys else signing.SHIPPED_KEYS
+        updates = UpdateService(svc.root, svc.config.update.url, keys, restart)
+        state["updates"] = updates
+    return updates
+
+
+class _Upload:
+    """Where the offline upload's parts go: the bundle to a file (size-limited), the signature to memory."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.name: str | None = None
+        self.path: Path | None = None
+        self.signature: bytes | None = None
+        self.size = 0
+        self.sha256 = hashlib.sha256()
+
+    def open_part(self, part: Part) -> Sink:
+        if part.name == "file":
+            if self.name is not None:
+                raise MultipartError("more than one file")
+            name = Path(part.filename or "").name
+            if not NAME_RE.fullmatch(name):
+                raise MultipartError("the file must be named nanokvm_X.Y.Z.tar.gz")
+            self.name = name
+            self.path = self.work / name
+            out = self.path.open("wb")
+
+            def write(data: bytes) -> None:
+                self.size += len(data)
+                if self.size > PACKED_MAX:
+                    out.close()
+                    raise MultipartError("the bundle is larger than 1 GiB")
+                self.sha256.update(data)
+                out.write(data)
+
+            self._out = out
+            return write
+        if part.name == "signature":
+            self.signature = b""
+
+            def keep(data: bytes) -> None:
+                assert self.signature is not None
+                if len(self.signature) + len(data) > signing.SIGNATURE_MAX:
+                    raise MultipartError("the signature is too large")
+                self.signature += data
+
+            return keep
+        return lambda data: None  # other fields are ignored, as gin does
+
+    def close(self) -> None:
+        out = getattr(self, "_out", None)
+        if out is not None:
+            out.close()
+
+
+class ApplicationController(Controller):
+    path = "/api/application"
+
+    @get("/version", role=Role.ADMIN)
+    async def version(self, request: Req) -> Envelope[Version]:
+        return ok(await asyncio.to_thread(_updates(request).version))
+
+    @get("/preview", role=Role.ADMIN)
+    async def preview(self, request: Req) -> Envelope[Enabled]:
+        return ok(_updates(request).preview())
+
+    @post("/preview", role=Role.ADMIN, body=PreviewRequest)
+    async def set_preview(self, request: Req) -> Envelope[None]:
+        _updates(request).set_preview((await _body(request, PreviewRequest)).enable)
+        return ok()
+
+    @get("/update-server", role=Role.ADMIN)
+    async def update_server(self, request: Req) -> Envelope[UpdateServer]:
+        return ok(_updates(request).server())
+
+    @post("/update-server", role=Role.ADMIN, body=UpdateServerRequest)
+    async def set_update_server(self, request: Req) -> Envelope[UpdateServer]:
+        body = await _body(request, UpdateServerRequest)
+        return ok(_updates(request).set_server(body.enabled, body.url))
+
+    @post("/update", role=Role.ADMIN)
+    async def update(self, request: Req) -> Envelope[None]:
+        await asyncio.to_thread(_updates(request).update)
+        return ok()
+
+    @post("/update/offline", role=Role.ADMIN, request_max_body_size=UPLOAD_MAX)
+    async def update_offline(self, request: Req) -> Envelope[None]:
+        """Multipart: ``file`` (nanokvm_X.Y.Z.tar.gz) and ``signature`` (its .sig); optional header
+        ``X-SHA256-Checksum``."""
+        updates = _updates(request)
+        checksum = request.headers.get("x-sha256-checksum", "").strip().lower()
+        if checksum and not re.fullmatch(r"[0-9a-f]{64}", checksum):
+            raise ApiError(-1, "invalid X-SHA256-Checksum")
+        try:
+            boundary = boundary_of(request.headers.get("content-type", ""))
+        except MultipartError as err:
+            raise ApiError(-1, str(err)) from None
+        with updates.exclusive(), updates.transfer():
+            work = await asyncio.to_thread(updates.workspace)
+            upload = _Upload(work)
+            try:
+                try:
+                    await read_multipart(request.stream(), boundary, upload.open_part)
+                except MultipartError as err:
+                    raise ApiError(-1, str(err)) from None
+                finally:
+                    upload.close()
+                if upload.path is None or upload.name is None:
+                    raise ApiError(-1, "no file uploaded")
+                if checksum and not hmac.compare_digest(checksum, upload.sha256.hexdigest()):
+                    raise ApiError(-1, "checksum mismatch")
+                await asyncio.to_thread(updates.install, upload.path, upload.name, upload.signature)
+            finally:
+                await asyncio.to_thread(shutil.rmtree, work, True)
+        return ok()
