@@ -28,6 +28,7 @@ from app.services.hid.paste import Paster
 from app.services.hid.service import HidService
 from app.services.hid.shortcuts import ShortcutStore
 from app.services.media.images import ImageLibrary
+from app.services.media.transfers import Transfers
 from app.services.media.virtual import VirtualDevices
 from app.services.power import PowerService
 from app.services.system.scripts import Scripts
@@ -78,6 +79,7 @@ class Services:
     gadget: Gadget
     images: ImageLibrary
     virtual: VirtualDevices
+    transfers: Transfers
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -171,6 +173,7 @@ def build_services(config: Config, root_path: Path, config_path: Path | None = N
         gadget=gadget,
         images=images,
         virtual=VirtualDevices(images),
+        transfers=Transfers(root),
     )
 
 

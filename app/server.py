@@ -14,6 +14,7 @@ from app.api.access import authorize, check_routes
 from app.api.application import ApplicationController
 from app.api.auth import AuthController
 from app.api.board_settings import BoardSettingsController
+from app.api.download import DownloadController
 from app.api.envelope import EXCEPTION_HANDLERS
 from app.api.hid import HidController, JigglerController
 from app.api.network import NetworkController
@@ -63,6 +64,7 @@ def create_app(config: Config, root: Path, frontend: Path = FRONTEND_DIST, confi
         BoardSettingsController,
         StorageController,
         VirtualController,
+        DownloadController,
         input_channel,
     ]
     if services.sim_input is not None:

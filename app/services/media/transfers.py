@@ -1,0 +1,402 @@
+"""Image transfers into /data (spec 4.6): browser upload and download by URL.
+
+One transfer at a time, held by the lock file ``/run/nanokvm-transfer-in-progress`` (shared with
+offline updates; removed at server start). Every transfer writes a temp file in /data, named so
+that the image list never shows it, and renames it to its name only once it is complete and
+verified. A failed, cancelled or refused transfer deletes its temp file; one interrupted by a crash
+or power loss leaves a temp file that the next start deletes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import hashlib
+import http.client
+import logging
+import os
+import re
+import socket
+import ssl
+import tempfile
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import IO, Literal
+from urllib.parse import unquote, urljoin, urlsplit
+
+import msgspec
+
+from app.errors import ApiError
+from app.paths import DeviceRoot
+from app.services.media import iso
+from app.services.media.multipart import Data, MultipartError, MultipartParser, Part, PartEnd, boundary_of
+
+log = logging.getLogger(__name__)
+
+DATA = "/data"
+LOCK = "/run/nanokvm-transfer-in-progress"
+DOWNLOAD_PREFIX = ".nanokvm-download-"
+UPLOAD_PREFIX = ".nanokvm-upload-"
+NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+SHA256 = re.compile(r"^[0-9A-Fa-f]{64}$")
+WRITE_BATCH = 1 << 20  # upload bytes gathered before one write in a worker thread
+READ_CHUNK = 1 << 20
+HTTP_TIMEOUT_SECONDS = 30.0
+MAX_REDIRECTS = 5
+CANCEL_WAIT_SECONDS = 10.0
+
+Status = Literal["idle", "in_progress", "success", "failed", "checksum_failed"]
+
+
+class TransferStatus(msgspec.Struct):
+    status: Status
+    file: str
+    percentage: str
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class _Failed(Exception):
+    pass
+
+
+def _disk_error(err: OSError) -> str:
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "no space left on device"
+    return err.strerror or str(err)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class _TempImage:
+    """A temp file in /data, hashed and counted as it is written; ``commit`` renames it into place."""
+
+    def __init__(self, directory: Path, prefix: str, want_sha256: str | None) -> None:
+        fd, name = tempfile.mkstemp(prefix=prefix, dir=directory)
+        self.path = Path(name)
+        self.file: IO[bytes] = os.fdopen(fd, "wb")
+        self.sha256 = hashlib.sha256() if want_sha256 else None
+        self.want_sha256 = want_sha256.lower() if want_sha256 else None
+        self.head = bytearray()  # the first bytes, up to the ISO 9660 magic
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        if len(self.head) < iso.MAGIC_OFFSET + len(iso.MAGIC):
+            self.head += data[: iso.MAGIC_OFFSET + len(iso.MAGIC) - len(self.head)]
+        if self.sha256 is not None:
+            self.sha256.update(data)
+        self.file.write(data)
+        self.size += len(data)
+
+    def checksum_ok(self) -> bool:
+        return self.sha256 is None or self.sha256.hexdigest() == self.want_sha256
+
+    def commit(self, target: Path) -> None:
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+        self.path.replace(target)
+        _fsync_dir(target.parent)
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            self.file.close()
+        self.path.unlink(missing_ok=True)
+
+
+class Transfers:
+    def __init__(self, root: DeviceRoot) -> None:
+        self.root = root
+        self.data = root(DATA)
+        self.lock_file = root(LOCK)
+        self._mutex = threading.Lock()
+        self._status: Status = "idle"
+        self._file = ""
+        self._done = 0
+        self._total: int | None = None
+        self._kind: Literal["", "upload", "download"] = ""
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._connection: http.client.HTTPConnection | None = None
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        """At start: nothing can be in progress, so the lock and any temp file are left-overs."""
+        self.lock_file.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            for entry in self.data.iterdir():
+                if entry.name.startswith((DOWNLOAD_PREFIX, UPLOAD_PREFIX)) and entry.is_file():
+                    entry.unlink(missing_ok=True)
+
+    # --- state -----------------------------------------------------------------------------
+
+    def status(self) -> TransferStatus:
+        with self._mutex:
+            percentage = ""
+            if self._status == "in_progress" and self._total:
+                percentage = f"{min(self._done / self._total, 1.0) * 100:.2f}%"
+            return TransferStatus(self._status, self._file, percentage)
+
+    def enabled(self) -> bool:
+        """Whether /data takes new files (NanoKVM creates /data/.testfile)."""
+        probe = self.data / ".testfile"
+        try:
+            probe.open("wb").close()
+        except OSError:
+            return False
+        probe.unlink(missing_ok=True)
+        return True
+
+    def _acquire(self, label: str) -> None:
+        try:
+            self.lock_file.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.lock_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            raise ApiError(-1, "download in progress") from None
+        except OSError:
+            raise ApiError(-1, "failed to create lock file") from None
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(label)
+
+    def _release(self) -> None:
+        self.lock_file.unlink(missing_ok=True)
+
+    def _progress(self, count: int) -> None:
+        with self._mutex:
+            self._done += count
+
+    def _begin(self, kind: Literal["upload", "download"], file: str, total: int | None) -> None:
+        with self._mutex:
+            self._kind, self._status, self._file, self._done, self._total = kind, "in_progress", file, 0, total
+
+    def _finish(self, status: Status) -> None:
+        with self._mutex:
+            self._kind, self._status, self._file, self._done, self._total = "", status, "", 0, None
+
+    # --- browser upload --------------------------------------------------------------------
+
+    async def upload(
+        self,
+        content_type: str,
+        content_length: int | None,
+        sha256sum: str | None,
+        chunks: AsyncIterator[bytes],
+    ) -> None:
+        """Stream a multipart upload to /data/<filename>; disk work runs in worker threads."""
+        run = asyncio.to_thread
+        if sha256sum is not None and not SHA256.match(sha256sum.strip()):
+            raise ApiError(-1, "invalid sha256sum")
+        boundary = boundary_of(content_type)
+        if boundary is None:
+            raise ApiError(-1, "invalid multipart data")
+        self._acquire("upload")
+        temp: _TempImage | None = None
+        try:
+            self._begin("upload", "", content_length)
+            parser = MultipartParser(boundary)
+            target: Path | None = None
+            state = "skip"  # skip (parts other than the first file), file, done
+            batch = bytearray()
+            async for chunk in chunks:
+                self._progress(len(chunk))
+                try:
+                    events = parser.feed(chunk)
+                except MultipartError:
+                    raise ApiError(-1, "invalid multipart data") from None
+                for event in events:
+                    if isinstance(event, Part):
+                        if event.name == "file" and state == "skip" and target is None:
+                            target = self._upload_target(event.filename)
+                            with self._mutex:
+                                self._file = target.name
+                            temp = await run(_TempImage, self.data, UPLOAD_PREFIX, sha256sum and sha256sum.strip())
+                            state = "file"
+                    elif isinstance(event, Data) and state == "file":
+                        batch += event.data
+                        if len(batch) >= WRITE_BATCH and temp is not None:
+                            await run(self._write, temp, bytes(batch))
+                            batch.clear()
+                    elif isinstance(event, PartEnd) and state == "file":
+                        state = "done"
+                if parser.done:
+                    break
+            if not parser.done:
+                raise ApiError(-1, "failed to read part")
+            if temp is None or target is None:
+                raise ApiError(-1, "no filename")
+            if batch:
+                await run(self._write, temp, bytes(batch))
+            if not iso.has_iso_magic(bytes(temp.head)):
+                raise ApiError(-1, "file is not a valid ISO image")
+            if not temp.checksum_ok():
+                raise ApiError(-1, "checksum mismatch")
+            await run(self._commit, temp, target)
+            temp = None
+        except ApiError:
+            raise
+        except OSError as err:
+            raise ApiError(-1, f"write failed: {_disk_error(err)}") from None
+        except Exception as err:  # the client went away, the body was cut short or too large
+            raise ApiError(-1, f"failed to read part: {err}") from None
+        finally:
+            if temp is not None:
+                await run(temp.discard)
+            self._finish("idle")
+            self._release()
+
+    def _upload_target(self, filename: str | None) -> Path:
+        if not filename:
+            raise ApiError(-1, "no filename")
+        if ".." in filename or not NAME.match(filename):
+            raise ApiError(-1, "invalid filename")
+        if not filename.lower().endswith(".iso"):
+            raise ApiError(-1, "only .iso files allowed")
+        return self.data / filename
+
+    @staticmethod
+    def _write(temp: _TempImage, data: bytes) -> None:
+        try:
+            temp.write(data)
+        except OSError as err:
+            raise ApiError(-1, f"write failed: {_disk_error(err)}") from None
+
+    @staticmethod
+    def _commit(temp: _TempImage, target: Path) -> None:
+        try:
+            temp.commit(target)
+        except OSError as err:
+            raise ApiError(-1, f"write failed: {_disk_error(err)}") from None
+
+    # --- download by URL -------------------------------------------------------------------
+
+    def start_download(self, url: str, sha256sum: str) -> TransferStatus:
+        if not url:
+            raise ApiError(-1, "invalid arguments")
+        sha = sha256sum.strip()
+        if sha and not SHA256.match(sha):
+            raise ApiError(-1, "invalid sha256sum")
+        target = self._download_target(url)
+        self._acquire(url)
+        try:
+            self._cancel.clear()
+            self._begin("download", url, None)
+            self._thread = threading.Thread(
+                target=self._download, args=(url, target, sha or None), name="image-download", daemon=True
+            )
+            self._thread.start()
+        except BaseException:
+            self._finish("idle")
+            self._release()
+            raise
+        return TransferStatus("in_progress", url, "")
+
+    def _download_target(self, url: str) -> Path:
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            raise ApiError(-1, "invalid url") from None
+        name = unquote(parts.path.rsplit("/", 1)[-1])
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ApiError(-1, "invalid url")
+        if not name or name in (".", "..") or not NAME.match(name):
+            raise ApiError(-1, "invalid url")
+        return self.data / name
+
+    def cancel(self) -> None:
+        thread = self._thread
+        with self._mutex:
+            running = self._kind == "download" and thread is not None and thread.is_alive()
+        if not running or thread is None:
+            raise ApiError(-1, "no cancellable download in progress")
+        self._cancel.set()
+        connection = self._connection
+        if connection is not None and connection.sock is not None:
+            with contextlib.suppress(OSError):
+                connection.sock.shutdown(socket.SHUT_RDWR)  # wakes a read blocked on a stalled server
+        thread.join(CANCEL_WAIT_SECONDS)
+        if thread.is_alive():
+            raise ApiError(-1, "cancel download timed out")
+
+    def _open(self, url: str) -> http.client.HTTPResponse:
+        for _ in range(MAX_REDIRECTS + 1):
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise _Failed(f"refusing to follow {parts.scheme or 'a relative'} URL")
+            connection: http.client.HTTPConnection
+            if parts.scheme == "https":
+                connection = http.client.HTTPSConnection(
+                    parts.hostname, parts.port, timeout=HTTP_TIMEOUT_SECONDS, context=ssl.create_default_context()
+                )
+            else:
+                connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=HTTP_TIMEOUT_SECONDS)
+            self._connection = connection
+            if self._cancel.is_set():
+                raise _Cancelled
+            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            connection.request("GET", path, headers={"User-Agent": "nanokvm-py", "Accept-Encoding": "identity"})
+            response = connection.getresponse()
+            if response.status in (301, 302, 303, 307, 308) and response.getheader("location"):
+                url = urljoin(url, response.getheader("location", ""))
+                response.close()
+                connection.close()
+                continue
+            if response.status != 200:
+                raise _Failed(f"HTTP {response.status}")
+            return response
+        raise _Failed("too many redirects")
+
+    def _download(self, url: str, target: Path, sha256sum: str | None) -> None:
+        temp: _TempImage | None = None
+        status: Status = "failed"
+        try:
+            response = self._open(url)
+            length = response.getheader("content-length")
+            with self._mutex:
+                self._total = int(length) if length and length.isdigit() and int(length) > 0 else None
+            temp = _TempImage(self.data, DOWNLOAD_PREFIX, sha256sum)
+            while True:
+                if self._cancel.is_set():
+                    raise _Cancelled
+                chunk = response.read1(READ_CHUNK)
+                if not chunk:
+                    break
+                temp.write(chunk)
+                self._progress(len(chunk))
+            if self._cancel.is_set():
+                raise _Cancelled
+            total = self._total
+            if total is not None and temp.size != total:
+                raise _Failed(f"got {temp.size} of {total} bytes")
+            if not temp.checksum_ok():
+                status = "checksum_failed"
+                return
+            temp.commit(target)
+            temp = None
+            status = "success"
+        except _Cancelled:
+            status = "idle"
+        except OSError as err:
+            status = "idle" if self._cancel.is_set() else "failed"
+            if status == "failed":
+                log.warning("download of %s failed: %s", url, _disk_error(err))
+        except (_Failed, http.client.HTTPException, ValueError) as err:
+            status = "idle" if self._cancel.is_set() else "failed"
+            log.warning("download of %s failed: %s", url, err)
+        finally:
+            if temp is not None:
+                temp.discard()
+            connection, self._connection = self._connection, None
+            if connection is not None:
+                connection.close()
+            self._finish(status)
+            self._release()
