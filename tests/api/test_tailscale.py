@@ -3,12 +3,20 @@
 
 from __future__ import annotations
 
+import io
 import stat
+import tarfile
+import threading
 from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import pytest
 
+from app.paths import DeviceRoot
+from app.services.system.tailscale_control import board_installer
 from tests.conftest import RunningApp, start_app
 
 VERBS = ("up", "down", "login", "logout", "start", "stop", "restart")
@@ -94,3 +102,66 @@ def test_admin_only(board: RunningApp) -> None:
     assert anonymous.get("/api/extensions/tailscale/status").status_code == 401
     # GET on a POST route is unknown, as gin answers it
     assert board.login().get("/api/extensions/tailscale/up").status_code == 404
+
+
+# --- the board's installer, against a local server -------------------------------------------
+
+
+def tgz(members: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    directory = tmp_path / "site"
+    directory.mkdir()
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(directory)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield directory, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_board_installer_keeps_only_the_two_binaries(tmp_path: Path, site: tuple[Path, str]) -> None:
+    directory, url = site
+    (directory / "ok.tgz").write_bytes(
+        tgz(
+            {
+                "tailscale_1.90.0_riscv64/tailscale": b"cli",
+                "tailscale_1.90.0_riscv64/tailscaled": b"daemon",
+                "tailscale_1.90.0_riscv64/systemd/tailscaled.service": b"unit",
+                "../tailscale": b"evil",
+                "/usr/bin/evil": b"evil",
+            }
+        )
+    )
+    root = DeviceRoot(tmp_path / "root")
+    board_installer(root, f"{url}/ok.tgz")
+    assert root("/usr/bin/tailscale").read_bytes() == b"cli"
+    assert root("/usr/sbin/tailscaled").read_bytes() == b"daemon"
+    assert root("/usr/bin/tailscale").stat().st_mode & 0o777 == 0o755
+    written = sorted(str(p.relative_to(root.root)) for p in root.root.rglob("*") if p.is_file())
+    assert written == ["usr/bin/tailscale", "usr/sbin/tailscaled"]  # the download itself is gone too
+    assert not (tmp_path / "tailscale").exists()
+
+
+def test_board_installer_refuses_a_package_without_both_binaries(tmp_path: Path, site: tuple[Path, str]) -> None:
+    directory, url = site
+    (directory / "half.tgz").write_bytes(tgz({"tailscale_1.90.0_riscv64/tailscale": b"cli"}))
+    (directory / "junk.tgz").write_bytes(b"not gzip")
+    root = DeviceRoot(tmp_path / "root")
+    for name in ("half.tgz", "junk.tgz", "missing.tgz"):
+        with pytest.raises((ValueError, OSError, tarfile.TarError)):
+            board_installer(root, f"{url}/{name}")
+    assert [p for p in root.root.rglob("*") if p.is_file()] == []

@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import os
+import shutil
 import tarfile
 import threading
 import time
@@ -132,8 +134,6 @@ def fresh(board: RunningApp) -> RunningApp:
     app_dir = board.path("/kvmapp")
     for path in (app_dir, board.path("/root/old")):
         if path.exists():
-            import shutil
-
             shutil.rmtree(path)
     (app_dir / "kvm").mkdir(parents=True)
     (app_dir / "version").write_text("2.5.1\n")
@@ -302,6 +302,31 @@ def test_offline_update_installs_a_signed_bundle(
     assert answer(upload(admin, data, sig, **{"X-SHA256-Checksum": checksum})) == (0, "success")
     assert fresh.path("/kvmapp/version").read_text() == f"{NEW}\n"
     no_leftovers(fresh)
+
+
+def test_offline_update_streams_a_large_bundle(
+    fresh: RunningApp, keys: tuple[ECC.EccKey, ECC.EccKey, Path], tmp_path: Path
+) -> None:
+    """Over the app's 1 MiB body limit for JSON: the upload route has its own (1 GiB) and streams."""
+    payload = os.urandom(3 << 20)
+    data = make_bundle(files={"server/blob.bin": payload})
+    assert len(data) > 3 << 20
+    assert answer(upload(fresh.login(), data, signature(keys[0], data, tmp_path))) == (0, "success")
+    assert fresh.path("/kvmapp/server/blob.bin").read_bytes() == payload
+    no_leftovers(fresh)
+
+
+def test_one_update_at_a_time(fresh: RunningApp, keys: tuple[ECC.EccKey, ECC.EccKey, Path], tmp_path: Path) -> None:
+    fresh.path("/run/nanokvm-transfer-in-progress").write_text("")  # an image transfer is running
+    try:
+        data = make_bundle()
+        assert answer(upload(fresh.login(), data, signature(keys[0], data, tmp_path))) == (
+            -1,
+            "another transfer is in progress",
+        )
+        assert fresh.path("/kvmapp/version").read_text() == "2.5.1\n"
+    finally:
+        fresh.path("/run/nanokvm-transfer-in-progress").unlink()
 
 
 def symlink(archive: tarfile.TarFile, target: str) -> None:

@@ -9,7 +9,6 @@ the CLI in the device root, so the whole flow can be clicked through without run
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import re
 import tarfile
@@ -34,6 +33,7 @@ GOMEMLIMIT = "/etc/kvm/GOMEMLIMIT"
 GOMEMLIMIT_MB = 75
 PACKAGE_URL = "https://pkgs.tailscale.com/stable/tailscale_latest_riscv64.tgz"
 PACKAGE_MAX = 100 << 20
+DOWNLOAD_DIR = "/root/.tailscale"
 LOGIN_WAIT = 15.0  # the CLI prints the URL at once, then waits for the browser: stop it after this
 _URL = re.compile(r"https://\S+")
 
@@ -167,25 +167,37 @@ class TailscaleControl:
 # --- installers ---------------------------------------------------------------------------------
 
 
-def board_installer(root: DeviceRoot) -> None:
-    """Tailscale's static package from its own server (HTTPS); only its two binaries are kept."""
-    with urllib.request.urlopen(PACKAGE_URL, timeout=60) as answer:  # a fixed https URL
-        data = answer.read(PACKAGE_MAX + 1)
-    if len(data) > PACKAGE_MAX:
-        raise ValueError("package too large")
-    wanted = {"tailscale": TAILSCALE, "tailscaled": TAILSCALED}
-    found: dict[str, bytes] = {}
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
-        for member in archive:
-            parts = member.name.split("/")
-            if member.isfile() and len(parts) == 2 and parts[1] in wanted:
-                extracted = archive.extractfile(member)
-                if extracted is not None:
-                    found[parts[1]] = extracted.read()
-    if set(found) != set(wanted):
-        raise ValueError("package without the tailscale binaries")
-    for name, path in wanted.items():
-        atomic_write(root(path), found[name], 0o755)
+def board_installer(root: DeviceRoot, url: str = PACKAGE_URL) -> None:
+    """Tailscale's static package from its own server (HTTPS), downloaded to ``/root/.tailscale``;
+    only its two binaries are kept, written to fixed paths whatever the archive's names say."""
+    work = root(DOWNLOAD_DIR)
+    work.mkdir(parents=True, exist_ok=True)
+    package = work / "tailscale.tgz"
+    try:
+        size = 0
+        with urllib.request.urlopen(url, timeout=60) as answer, package.open("wb") as out:  # noqa: S310 - https
+            while chunk := answer.read(1 << 20):
+                size += len(chunk)
+                if size > PACKAGE_MAX:
+                    raise ValueError("package too large")
+                out.write(chunk)
+        wanted = {"tailscale": TAILSCALE, "tailscaled": TAILSCALED}
+        found: set[str] = set()
+        with tarfile.open(package, mode="r:gz") as archive:
+            for member in archive:
+                parts = member.name.split("/")
+                ours = len(parts) == 2 and parts[0].startswith("tailscale_") and parts[1] in wanted
+                if ours and member.isfile() and member.size <= PACKAGE_MAX:
+                    extracted = archive.extractfile(member)
+                    if extracted is not None:
+                        atomic_write(root(wanted[parts[1]]), extracted.read(), 0o755)
+                        found.add(parts[1])
+        if found != set(wanted):
+            for name in found:
+                root(wanted[name]).unlink(missing_ok=True)
+            raise ValueError("package without the tailscale binaries")
+    finally:
+        package.unlink(missing_ok=True)
 
 
 SIM_STUB = b"#!/bin/sh\n# The sim board's stand-in: never executed (the sim runner answers instead).\nexit 1\n"
