@@ -10,8 +10,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import os
 import shutil
+import subprocess
 import tarfile
 import threading
 import time
@@ -27,7 +29,7 @@ from Crypto.PublicKey import ECC
 
 from app.services.auth.transport import encrypt
 from app.services.update.signing import sign_file
-from tests.conftest import RunningApp, start_app
+from tests.conftest import REPO, RunningApp, start_app
 
 NEW = "2.6.0"
 
@@ -419,3 +421,34 @@ def test_offline_update_refuses_bad_signatures_and_uploads(
         assert answer(admin.post("/api/application/update/offline", json={"x": 1}))[0] == -1
     assert tree(fresh.path("/kvmapp")) == before
     no_leftovers(fresh)
+
+
+CLIENT_SCRIPT = """
+import asyncio, json, sys
+from nanokvm.client import NanoKVMClient
+
+async def main(url):
+    async with NanoKVMClient(url) as client:
+        await client.authenticate("admin", "admin")
+        version = await client.get_application_version()
+        return {"current": version.current, "latest": version.latest}
+
+print(json.dumps(asyncio.run(main(sys.argv[1]))))
+"""
+
+
+@pytest.mark.parametrize("client_version", ["1.4.1", "1.2.0"])
+def test_home_assistant_update_entity_reads_the_version(
+    fresh: RunningApp, server: tuple[Path, str], client_version: str, tmp_path: Path
+) -> None:
+    python = REPO / ".venv-clients" / client_version / "bin" / "python"
+    if not python.exists():
+        pytest.fail(f"{python} missing: run `task test` (it creates the client venvs)")
+    publish(server[0], b"x", None)
+    script = tmp_path / "drive.py"
+    script.write_text(CLIENT_SCRIPT)
+    out = subprocess.run(
+        [str(python), str(script), f"{fresh.url}/api/"], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {"current": "2.5.1", "latest": NEW}

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import httpx
 import pytest
 
 from app.services.auth.transport import encrypt
-from tests.conftest import RunningApp, start_app
+from tests.conftest import REPO, RunningApp, start_app
 
 MAC = "AA:BB:CC:0D:0E:0F"
 PACKET = b"\xff" * 6 + bytes.fromhex("AABBCC0D0E0F") * 16
@@ -162,3 +164,40 @@ def test_roles(board: RunningApp, admin: httpx.Client, listener: socket.socket) 
     assert user.request("DELETE", "/api/network/wol/mac", json={"mac": MAC}).status_code == 403
     assert user.post("/api/network/wol/mac/name", json={"mac": MAC, "name": "x"}).status_code == 403
     assert board.client().post("/api/network/wol", json={"mac": MAC}).status_code == 401
+
+
+CLIENT_SCRIPT = """
+import asyncio, json, sys
+from nanokvm.client import NanoKVMClient
+
+async def main(url):
+    async with NanoKVMClient(url) as client:
+        await client.authenticate("admin", "admin")
+        seen = {"empty": (await client.get_wol_macs()).macs}
+        await client.send_wake_on_lan("aa-bb-cc-0d-0e-0f")
+        await client.set_wol_mac_name("AA:BB:CC:0D:0E:0F", "NAS")
+        seen["named"] = (await client.get_wol_macs()).macs
+        await client.delete_wol_mac("AA:BB:CC:0D:0E:0F")
+        seen["deleted"] = (await client.get_wol_macs()).macs
+        return seen
+
+print(json.dumps(asyncio.run(main(sys.argv[1]))))
+"""
+
+
+@pytest.mark.parametrize("client_version", ["1.4.1", "1.2.0"])
+def test_home_assistant_client(
+    board: RunningApp, admin: httpx.Client, listener: socket.socket, client_version: str, tmp_path: Path
+) -> None:
+    python = REPO / ".venv-clients" / client_version / "bin" / "python"
+    if not python.exists():
+        pytest.fail(f"{python} missing: run `task test` (it creates the client venvs)")
+    script = tmp_path / "drive.py"
+    script.write_text(CLIENT_SCRIPT)
+    drain(listener)
+    out = subprocess.run(
+        [str(python), str(script), f"{board.url}/api/"], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {"empty": [], "named": [f"{MAC} NAS"], "deleted": []}
+    assert listener.recvfrom(1024)[0] == PACKET
