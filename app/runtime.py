@@ -27,6 +27,7 @@ from app.services.hid.jiggler import Jiggler
 from app.services.hid.paste import Paster
 from app.services.hid.service import HidService
 from app.services.hid.shortcuts import ShortcutStore
+from app.services.media.hostview import host_view
 from app.services.media.images import ImageLibrary
 from app.services.media.transfers import Transfers
 from app.services.media.virtual import VirtualDevices
@@ -133,7 +134,7 @@ def build_services(config: Config, root_path: Path, config_path: Path | None = N
             return root(f"/sys/class/gpio/gpio{sysfs_number(root, spec)}/value") if spec else None
 
         sim_host = SimHost(power_led=led(pins.power_led) or root("/dev/null"), hdd_led=led(pins.hdd_led))
-        sim_input = SimInput(sim_host, hid_paths)
+        sim_input = SimInput(sim_host, hid_paths, usb_view=lambda: host_view(root))
     atx = Atx(root, config.gpio, hardware, on_button=sim_host.button if sim_host else None)
     bus = EventBus()
     screen = ScreenSettings(root)

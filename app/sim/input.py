@@ -13,9 +13,14 @@ import os
 import select
 import struct
 import threading
+import time
+from collections.abc import Callable
+
+import msgspec
 
 from app.board.hid import HidPaths
 from app.services.hid.keymap import KeyboardDecoder, Keymap
+from app.services.media.hostview import HostUsbView
 from app.sim.host import PowerState, SimHost
 
 ABS_MAX = 32767
@@ -23,9 +28,17 @@ TEXT_LIMIT = 4000  # characters the console keeps
 
 
 class SimInput:
-    def __init__(self, host: SimHost, paths: HidPaths, layout: str = "us") -> None:
+    def __init__(
+        self,
+        host: SimHost,
+        paths: HidPaths,
+        layout: str = "us",
+        usb_view: Callable[[], HostUsbView] | None = None,
+    ) -> None:
         self.host = host
         self.paths = paths
+        self._usb_view = usb_view
+        self._usb_cache: tuple[float, HostUsbView | None] = (0.0, None)
         self.decoder = KeyboardDecoder(Keymap.load(layout))
         self.layout = layout
         self.text = ""
@@ -54,7 +67,31 @@ class SimInput:
         with self._lock:
             self.text = ""
 
+    def usb(self) -> HostUsbView | None:
+        """What the PC sees plugged into its USB port (disk, network), re-read at most once a second."""
+        if self._usb_view is None or self.host.state is PowerState.OFF:
+            return None
+        at, view = self._usb_cache
+        if time.monotonic() - at > 1.0:
+            view = self._usb_view()
+            self._usb_cache = (time.monotonic(), view)
+        return view
+
+    def usb_lines(self) -> tuple[str, ...]:
+        view = self.usb()
+        if view is None or not view.bound:
+            return ()
+        lines = []
+        if view.disk:
+            kind = "USB CD-ROM" if view.disk == "cdrom" else "USB disk"
+            shown = view.label if view.label is not None else (view.medium.rsplit("/", 1)[-1] or "no medium")
+            lines.append(f"{kind}: {shown or 'no label'}")
+        if view.network:
+            lines.append(f"USB network ({view.network.upper()}): connected")
+        return tuple(lines)
+
     def state(self) -> dict[str, object]:
+        usb = self.usb()
         with self._lock:
             return {
                 "power": self.host.state.value,
@@ -66,6 +103,7 @@ class SimInput:
                 "reports": self.reports,
                 "keysHeld": any(self.keyboard),
                 "leds": self.decoder.led_report(),
+                "usb": msgspec.to_builtins(usb) if usb is not None else None,
             }
 
     # --- USB polling -----------------------------------------------------------------------

@@ -44,7 +44,8 @@ class SimScreenSource:
     def _console(self) -> tuple[str, ...]:
         """The login prompt with what was typed after it (newlines start new lines)."""
         typed = self.usb.text if self.usb is not None else ""
-        lines = [*CONSOLE[:-1], CONSOLE[-1] + " " + typed.replace("\t", "    ")]
+        devices = self.usb.usb_lines() if self.usb is not None else ()
+        lines = [*CONSOLE[:1], *devices, *CONSOLE[1:-1], CONSOLE[-1] + " " + typed.replace("\t", "    ")]
         lines = "\n".join(lines).split("\n")
         return tuple(lines[-MAX_LINES:])
 
