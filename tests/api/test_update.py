@@ -452,3 +452,13 @@ def test_home_assistant_update_entity_reads_the_version(
     )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == {"current": "2.5.1", "latest": NEW}
+
+
+def test_runtime_fifos_are_not_copied(
+    fresh: RunningApp, keys: tuple[ECC.EccKey, ECC.EccKey, Path], tmp_path: Path
+) -> None:
+    os.mkfifo(fresh.path("/kvmapp/kvm/pipe"))
+    data = make_bundle()
+    assert answer(upload(fresh.login(), data, signature(keys[0], data, tmp_path))) == (0, "success")
+    assert fresh.path("/kvmapp/kvm/now_fps").read_text() == "30"
+    assert not fresh.path("/kvmapp/kvm/pipe").exists()

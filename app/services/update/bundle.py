@@ -130,6 +130,11 @@ def unpack(bundle: Path, version: str, members: list[tarfile.TarInfo], target: P
                 os.fsync(out.fileno())
 
 
+def _not_plain(directory: str, names: list[str]) -> list[str]:
+    """Copy only plain files and directories (a FIFO would block the copy)."""
+    return [name for name in names if not (Path(directory, name).is_file() or Path(directory, name).is_dir())]
+
+
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
@@ -158,7 +163,7 @@ def install(bundle: Path, version: str, app_dir: Path, old_dir: Path) -> None:
         unpack(bundle, version, members, staging)
         runtime = app_dir / RUNTIME_DIR
         if runtime.is_dir() and not (staging / RUNTIME_DIR).exists():
-            shutil.copytree(runtime, staging / RUNTIME_DIR, symlinks=True)
+            shutil.copytree(runtime, staging / RUNTIME_DIR, symlinks=True, ignore=_not_plain)
         os.sync()
         if app_dir.exists():
             if not _exchange(staging, app_dir):
