@@ -26,6 +26,7 @@ from app.api.storage import StorageController
 from app.api.stream import StreamController, mjpeg_stream
 from app.api.system import SystemController
 from app.api.tailscale import TailscaleController
+from app.api.terminal import terminal
 from app.api.virtual import VirtualController
 from app.api.vm import VmController
 from app.api.ws import input_channel
@@ -66,6 +67,7 @@ def create_app(config: Config, root: Path, frontend: Path = FRONTEND_DIST, confi
         VirtualController,
         DownloadController,
         input_channel,
+        terminal,
     ]
     if services.sim_input is not None:
         handlers.append(SimController)

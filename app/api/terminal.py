@@ -1,0 +1,117 @@
+"""``/api/vm/terminal``: a shell over a WebSocket (spec 5.3), administrators only.
+
+Client text frames are typed into the terminal verbatim; binary frames carry the size as JSON
+``{rows, cols}`` (anything else is dropped, as NanoKVM does). Output goes back as binary frames of at
+most 1024 bytes. Refused before the upgrade: no session (401), not an administrator or another site's
+page (403). The shell ends when the socket closes, and the socket closes (4401) when the session ends
+or stops being an administrator's; it closes normally when the shell exits.
+
+On the sim board the terminal is ``SimShell``, which executes nothing (see its module).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Annotated, Any
+
+import msgspec
+from litestar import WebSocket, websocket
+from litestar.exceptions import PermissionDeniedException
+
+from app.api.access import current_session, session_token
+from app.api.ws import REVALIDATE_SECONDS, REVOKED, origin_allowed
+from app.paths import read_text
+from app.services.auth.accounts import Role
+from app.services.system.terminal import MAX_SIZE, PtyShell, SimShell, Terminal
+from app.validation import InvalidInput, convert
+
+Socket = WebSocket[Any, Any, Any]
+Dimension = Annotated[int, msgspec.Meta(ge=1, le=MAX_SIZE)]
+
+
+class Size(msgspec.Struct):
+    rows: Dimension
+    cols: Dimension
+
+
+def parse_size(data: bytes) -> Size | None:
+    try:
+        return convert(msgspec.json.decode(data), Size)
+    except (msgspec.DecodeError, InvalidInput, RecursionError):
+        return None
+
+
+async def _input(socket: Socket, shell: Terminal) -> None:
+    while True:
+        frame: dict[str, Any] = dict(await socket.receive())
+        if frame["type"] == "websocket.disconnect":
+            return
+        if frame.get("text") is not None:
+            await shell.write(frame["text"].encode())
+        elif frame.get("bytes") is not None:
+            size = parse_size(frame["bytes"])
+            if size is not None:
+                shell.resize(size.rows, size.cols)
+
+
+async def _output(socket: Socket, shell: Terminal) -> None:
+    while data := await shell.read():
+        await socket.send_bytes(data)
+
+
+async def _still_admin(socket: Socket, revoked: asyncio.Event) -> None:
+    """The session may end or be demoted elsewhere (another process edits the account store)."""
+    services = socket.app.state.services
+    token = session_token(socket.headers.get("cookie"))
+    while services.auth.enabled:
+        await asyncio.sleep(REVALIDATE_SECONDS)
+        session = services.auth.sessions.authenticate(token)
+        if session is None or session.role < Role.ADMIN:
+            revoked.set()
+            return
+    await asyncio.Event().wait()
+
+
+@websocket("/api/vm/terminal", role=Role.ADMIN)
+async def terminal(socket: Socket) -> None:
+    if not origin_allowed(socket):
+        raise PermissionDeniedException()
+    services = socket.app.state.services
+    session = current_session(socket)
+    shell: Terminal
+    if services.config.board == "sim":
+        shell = SimShell(read_text(services.root("/etc/hostname")) or "kvm-sim")
+    else:
+        shell = PtyShell()
+    await socket.accept()
+    try:
+        await shell.start()
+    except OSError as err:
+        with contextlib.suppress(Exception):
+            await socket.send_bytes(f"cannot start a shell: {err.strerror or err}\r\n".encode())
+            await socket.close(1011)
+        return
+    revoked = asyncio.Event()
+    services.live.add(session.username, revoked.set)
+    tasks = {
+        asyncio.create_task(_input(socket, shell)),
+        asyncio.create_task(_output(socket, shell)),
+        asyncio.create_task(_still_admin(socket, revoked)),
+        asyncio.create_task(revoked.wait()),
+    }
+    if session.expires != float("inf"):
+        tasks.add(asyncio.create_task(asyncio.sleep(max(0.0, session.expires - time.time()))))
+    try:
+        _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        ended = revoked.is_set() or session.expires <= time.time()
+        with contextlib.suppress(Exception):  # the client may already be gone
+            await socket.close(*REVOKED) if ended else await socket.close()
+    finally:
+        for task in tasks:
+            task.cancel()
+        services.live.remove(session.username, revoked.set)
+        await shell.close()
