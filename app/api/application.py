@@ -9,12 +9,11 @@ import hmac
 import re
 import shutil
 from pathlib import Path
-from typing import TypeVar
 
 import msgspec
 from litestar import Controller
 
-from app.api.envelope import Envelope, ok, read_body
+from app.api.envelope import Envelope, ok, parse_body
 from app.api.routing import Req, get, post, services
 from app.errors import ApiError
 from app.services.auth.accounts import Role
@@ -22,9 +21,7 @@ from app.services.update import signing
 from app.services.update.bundle import NAME_RE, PACKED_MAX
 from app.services.update.multipart import MultipartError, Part, Sink, boundary_of, read_multipart
 from app.services.update.service import Enabled, UpdateServer, UpdateService, Version
-from app.validation import InvalidInput
 
-S = TypeVar("S", bound=msgspec.Struct)
 UPLOAD_MAX = PACKED_MAX + (1 << 20)  # the bundle, its signature and the multipart framing
 
 
@@ -35,13 +32,6 @@ class PreviewRequest(msgspec.Struct):
 class UpdateServerRequest(msgspec.Struct):
     enabled: bool
     url: str = ""
-
-
-async def _body(request: Req, struct: type[S]) -> S:
-    try:
-        return await read_body(request, struct)
-    except InvalidInput as err:
-        raise ApiError(-1, f"invalid arguments: {err}") from None
 
 
 def _updates(request: Req) -> UpdateService:
@@ -124,7 +114,7 @@ class ApplicationController(Controller):
 
     @post("/preview", role=Role.ADMIN, body=PreviewRequest)
     async def set_preview(self, request: Req) -> Envelope[None]:
-        _updates(request).set_preview((await _body(request, PreviewRequest)).enable)
+        _updates(request).set_preview((await parse_body(request, PreviewRequest)).enable)
         return ok()
 
     @get("/update-server", role=Role.ADMIN)
@@ -133,7 +123,7 @@ class ApplicationController(Controller):
 
     @post("/update-server", role=Role.ADMIN, body=UpdateServerRequest)
     async def set_update_server(self, request: Req) -> Envelope[UpdateServer]:
-        body = await _body(request, UpdateServerRequest)
+        body = await parse_body(request, UpdateServerRequest)
         return ok(_updates(request).set_server(body.enabled, body.url))
 
     @post("/update", role=Role.ADMIN)

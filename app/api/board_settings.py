@@ -4,30 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TypeVar
 
-import msgspec
 from litestar import Controller
 
-from app.api.envelope import Envelope, ok, read_body
+from app.api.envelope import Envelope, ok, parse_body
 from app.api.routing import Req, get, post, services
-from app.errors import ApiError
 from app.services.auth.accounts import Role
 from app.services.system.settings import Enabled
 from app.services.system.swap import MemoryLimit, SwapSize
-from app.validation import InvalidInput
 
-S = TypeVar("S", bound=msgspec.Struct)
 RESTART_DELAY = 0.5  # answer first, then restart
 RESTART = ("/etc/init.d/S95nanokvm", "restart")
 SIM_RESTART_NOTE = "success: restart the app to apply (the sim board does not restart itself)"
-
-
-async def _body(request: Req, struct: type[S]) -> S:
-    try:
-        return await read_body(request, struct)
-    except InvalidInput as err:
-        raise ApiError(-1, f"invalid arguments: {err}") from None
 
 
 class BoardSettingsController(Controller):
@@ -39,7 +27,7 @@ class BoardSettingsController(Controller):
 
     @post("/swap", role=Role.ADMIN, body=SwapSize)
     async def set_swap(self, request: Req) -> Envelope[None]:
-        size = (await _body(request, SwapSize)).size
+        size = (await parse_body(request, SwapSize)).size
         await asyncio.to_thread(services(request).swap.set_size, size)
         return ok()
 
@@ -49,13 +37,13 @@ class BoardSettingsController(Controller):
 
     @post("/memory/limit", role=Role.ADMIN, body=MemoryLimit)
     async def set_memory_limit(self, request: Req) -> Envelope[None]:
-        limit = await _body(request, MemoryLimit)
+        limit = await parse_body(request, MemoryLimit)
         await asyncio.to_thread(services(request).swap.set_memory_limit, limit)
         return ok()
 
     @post("/tls", role=Role.ADMIN, body=Enabled)
     async def tls(self, request: Req) -> Envelope[None]:
-        enabled = (await _body(request, Enabled)).enabled
+        enabled = (await parse_body(request, Enabled)).enabled
         app = services(request)
         await asyncio.to_thread(app.tls.set, enabled)
         # The new scheme applies at the next start. NanoKVM restarts itself at once (often before the

@@ -4,19 +4,15 @@ Tailscale status (4.9)."""
 from __future__ import annotations
 
 import asyncio
-from typing import TypeVar
 
 import msgspec
 from litestar import Controller
 
-from app.api.envelope import Envelope, ok, read_body
+from app.api.envelope import Envelope, ok, parse_body
 from app.api.routing import Req, get, post, services
-from app.errors import ApiError
 from app.services.auth.accounts import Role
 from app.services.system.settings import Enabled, Oled
-from app.validation import InvalidInput
 
-S = TypeVar("S", bound=msgspec.Struct)
 REBOOT_DELAY = 0.5  # answer first, then reboot
 
 
@@ -32,13 +28,6 @@ class OledSleep(msgspec.Struct):
     sleep: int
 
 
-async def _body(request: Req, struct: type[S]) -> S:
-    try:
-        return await read_body(request, struct)
-    except InvalidInput as err:
-        raise ApiError(-1, f"invalid arguments: {err}") from None
-
-
 class SystemController(Controller):
     path = "/api/vm"
 
@@ -48,7 +37,7 @@ class SystemController(Controller):
 
     @post("/hostname", role=Role.ADMIN, body=Hostname)
     async def set_hostname(self, request: Req) -> Envelope[None]:
-        services(request).settings.set_hostname((await _body(request, Hostname)).hostname)
+        services(request).settings.set_hostname((await parse_body(request, Hostname)).hostname)
         return ok()
 
     @get("/web-title", role=Role.VIEWER)
@@ -57,7 +46,7 @@ class SystemController(Controller):
 
     @post("/web-title", role=Role.ADMIN, body=Title)
     async def set_web_title(self, request: Req) -> Envelope[None]:
-        services(request).settings.set_web_title((await _body(request, Title)).title)
+        services(request).settings.set_web_title((await parse_body(request, Title)).title)
         return ok()
 
     @get("/ssh", role=Role.ADMIN)
@@ -94,7 +83,7 @@ class SystemController(Controller):
 
     @post("/oled", role=Role.ADMIN, body=OledSleep)
     async def set_oled(self, request: Req) -> Envelope[None]:
-        services(request).settings.set_oled_sleep((await _body(request, OledSleep)).sleep)
+        services(request).settings.set_oled_sleep((await parse_body(request, OledSleep)).sleep)
         return ok()
 
     @post("/system/reboot", role=Role.ADMIN)
