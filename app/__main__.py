@@ -38,13 +38,13 @@ def _logging(config: Config) -> None:
     logging.basicConfig(level=level, handlers=[handler], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-async def _serve(config: Config, root: Path) -> None:
+async def _serve(config: Config, root: Path, config_path: Path) -> None:
     from granian.constants import Interfaces
     from granian.server.embed import Server
 
     from app.server import create_app
 
-    app = create_app(config, root)
+    app = create_app(config, root, config_path=config_path)
     https = config.proto == "https"
     server = Server(
         app,
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     _logging(config)
     import uvloop
 
-    uvloop.run(_serve(config, root))
+    uvloop.run(_serve(config, root, args.config))
     return 0
 
 

@@ -71,9 +71,8 @@ def test_memory_limit(kvm: RunningApp) -> None:
 
 def test_tls(kvm: RunningApp) -> None:
     admin = kvm.login()
-    # The app under test is started without telling services its config path, so the device's own
-    # server.yaml (under the root) is the one edited, as on a board.
-    config = kvm.path("/etc/kvm/server.yaml")
+    # The server.yaml the app was started with is the one edited (/etc/kvm/server.yaml on a board).
+    config = kvm.root.parent / "server.yaml"
     crt, key = kvm.path("/etc/kvm/server.crt"), kvm.path("/etc/kvm/server.key")
     enabled = answer(admin.post("/api/vm/tls", json={"enabled": True}))
     assert enabled["code"] == 0 and "restart" in str(enabled["msg"])
@@ -102,7 +101,7 @@ def test_tls(kvm: RunningApp) -> None:
 
 def test_tls_keeps_comments_of_an_existing_config(kvm: RunningApp) -> None:
     admin = kvm.login()
-    config = kvm.path("/etc/kvm/server.yaml")
+    config = kvm.root.parent / "server.yaml"
     config.write_text("# mine\nproto: http  # scheme\nport:\n    http: 80\n    https: 443\nlogger:\n    level: info\n")
     assert answer(admin.post("/api/vm/tls", json={"enabled": True}))["code"] == 0
     text = config.read_text()
