@@ -168,6 +168,7 @@ class LedReader:
         self.path = path
         self._on_leds = on_leds
         self._stop = threading.Event()
+        self._reopen = threading.Event()
         self._thread = threading.Thread(target=self._run, name="hid-leds", daemon=True)
 
     def start(self) -> None:
@@ -176,6 +177,10 @@ class LedReader:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=2)
+
+    def reopen(self) -> None:
+        """Drop the node and open it again (the gadget was rebuilt: a new /dev/hidg0)."""
+        self._reopen.set()
 
     def _open(self) -> int | None:
         try:
@@ -188,6 +193,10 @@ class LedReader:
     def _run(self) -> None:
         fd: int | None = None
         while not self._stop.is_set():
+            if self._reopen.is_set() and fd is not None:
+                os.close(fd)
+                fd = None
+            self._reopen.clear()
             if fd is None:
                 fd = self._open()
                 if fd is None:

@@ -66,6 +66,7 @@ class HidService:
         """Close every node; the next report reopens it (after the gadget was rebound)."""
         for writer in self.writers:
             writer.reopen()
+        self._led_reader.reopen()
 
     # --- keyboard LEDs ---------------------------------------------------------------------
 

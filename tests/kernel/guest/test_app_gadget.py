@@ -638,12 +638,6 @@ def app_hidg_fds(app: App) -> list[str]:
     return sorted(out)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app bug: HidService.reset() reopens the writers only; the LedReader keeps reading the old "
-    "/dev/hidg0 of a torn-down gadget, so after a rebuild (virtual toggle, HID mode switch) no LED "
-    "report reaches /api/hid/leds",
-)
 def test_caps_lock_led_after_gadget_rebuild(rig: Rig) -> None:
     """The network toggles and mode switches above tore ``g0`` down and built it again (new hidg
     functions): the app's LED reader must follow to the new ``/dev/hidg0``, as its writers do."""
