@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +27,29 @@ BASE_CONFIG: dict[str, object] = {
     "security": {"loginFailureDelay": 0.01},
     "logger": {"level": "warn"},
 }
+
+
+class ButtonWatch:
+    """Polls a button's GPIO value file in a thread; ``pressed`` says whether it ever read 1."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.pressed = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.005):
+            if self.path.read_text().strip() == "1":
+                self.pressed = True
+
+    def __enter__(self) -> ButtonWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def free_port() -> int:

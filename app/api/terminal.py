@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from typing import Annotated, Any
 
 import msgspec
 from litestar import WebSocket, websocket
 from litestar.exceptions import PermissionDeniedException
 
-from app.api.access import current_session, session_token
-from app.api.ws import REVALIDATE_SECONDS, REVOKED, origin_allowed
+from app.api.access import session_token
+from app.api.ws import REVALIDATE_SECONDS, origin_allowed, run_session
 from app.paths import read_text
 from app.services.auth.accounts import Role
 from app.services.system.terminal import MAX_SIZE, PtyShell, SimShell, Terminal
@@ -79,7 +78,6 @@ async def terminal(socket: Socket) -> None:
     if not origin_allowed(socket):
         raise PermissionDeniedException()
     services = socket.app.state.services
-    session = current_session(socket)
     shell: Terminal
     if services.config.board == "sim":
         shell = SimShell(read_text(services.root("/etc/hostname")) or "kvm-sim")
@@ -93,25 +91,10 @@ async def terminal(socket: Socket) -> None:
             await socket.send_bytes(f"cannot start a shell: {err.strerror or err}\r\n".encode())
             await socket.close(1011)
         return
-    revoked = asyncio.Event()
-    services.live.add(session.username, revoked.set)
-    tasks = {
-        asyncio.create_task(_input(socket, shell)),
-        asyncio.create_task(_output(socket, shell)),
-        asyncio.create_task(_still_admin(socket, revoked)),
-        asyncio.create_task(revoked.wait()),
-    }
-    if session.expires != float("inf"):
-        tasks.add(asyncio.create_task(asyncio.sleep(max(0.0, session.expires - time.time()))))
     try:
-        _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-        ended = revoked.is_set() or session.expires <= time.time()
-        with contextlib.suppress(Exception):  # the client may already be gone
-            await socket.close(*REVOKED) if ended else await socket.close()
+        await run_session(
+            socket,
+            lambda revoked: (_input(socket, shell), _output(socket, shell), _still_admin(socket, revoked)),
+        )
     finally:
-        for task in tasks:
-            task.cancel()
-        services.live.remove(session.username, revoked.set)
         await shell.close()

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -100,6 +101,31 @@ async def _push(socket: Socket, token: str | None, revoked: asyncio.Event) -> No
                 await socket.send_text(message(event))
 
 
+async def run_session(socket: Socket, work: Callable[[asyncio.Event], tuple[Coroutine[Any, Any, None], ...]]) -> None:
+    """Run an accepted WebSocket's ``work`` until one part ends or the session does (logout,
+    revocation, expiry): then close, with 4401 when the session ended. ``work`` gets the event that
+    ends the session, for parts that find out themselves (a re-validation)."""
+    services = socket.app.state.services
+    session = current_session(socket)
+    revoked = asyncio.Event()
+    services.live.add(session.username, revoked.set)
+    tasks: set[asyncio.Task[Any]] = {asyncio.create_task(part) for part in work(revoked)}
+    tasks.add(asyncio.create_task(revoked.wait()))
+    if session.expires != float("inf"):
+        tasks.add(asyncio.create_task(asyncio.sleep(max(0.0, session.expires - time.time()))))
+    try:
+        _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:  # stop reading and writing before the close frame goes
+            task.cancel()
+        ended = revoked.is_set() or session.expires <= time.time()
+        with contextlib.suppress(Exception):  # the client may already be gone
+            await socket.close(*REVOKED) if ended else await socket.close()
+    finally:
+        for task in tasks:
+            task.cancel()
+        services.live.remove(session.username, revoked.set)
+
+
 @websocket("/api/ws", role=Role.VIEWER)
 async def input_channel(socket: Socket) -> None:
     if not origin_allowed(socket):
@@ -107,26 +133,15 @@ async def input_channel(socket: Socket) -> None:
     services = socket.app.state.services
     session = current_session(socket)
     await socket.accept()
-    revoked = asyncio.Event()
-    services.live.add(session.username, revoked.set)
     inputs = InputSession(services.hid) if session.role >= Role.USER else None
-    tasks = {
-        asyncio.create_task(_read(socket, inputs, services.config.hid.ws_idle_seconds)),
-        asyncio.create_task(_push(socket, session_token(socket.headers.get("cookie")), revoked)),
-        asyncio.create_task(revoked.wait()),
-    }
-    if session.expires != float("inf"):
-        tasks.add(asyncio.create_task(asyncio.sleep(max(0.0, session.expires - time.time()))))
     try:
-        _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-        ended = revoked.is_set() or (session.expires <= time.time())
-        with contextlib.suppress(Exception):  # the client may already be gone
-            await socket.close(*REVOKED) if ended else await socket.close()
+        await run_session(
+            socket,
+            lambda revoked: (
+                _read(socket, inputs, services.config.hid.ws_idle_seconds),
+                _push(socket, session_token(socket.headers.get("cookie")), revoked),
+            ),
+        )
     finally:
-        for task in tasks:
-            task.cancel()
-        services.live.remove(session.username, revoked.set)
         if inputs is not None:
             inputs.release()

@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import base64
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 import pytest
 
 from app.services.auth.transport import encrypt
-from tests.conftest import RunningApp, start_app
+from tests.conftest import ButtonWatch, RunningApp, start_app
 
 PASSPHRASE = "nanokvm-sipeed-2024"
 POWER_BUTTON = "/sys/class/gpio/gpio503/value"
@@ -60,29 +58,6 @@ BAD_CIPHERTEXTS: dict[str, Callable[[], str]] = {
     "nul-in-password": lambda: encrypt("adm\x00in"),
     "longer-than-bcrypt-allows": lambda: encrypt("admin" * 20),
 }
-
-
-class ButtonWatch:
-    """Polls a button's GPIO value file; ``pressed`` says whether it ever read 1."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.pressed = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.005):
-            if self.path.read_text().strip() == "1":
-                self.pressed = True
-
-    def __enter__(self) -> ButtonWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 @pytest.fixture(scope="module")

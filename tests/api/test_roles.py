@@ -6,16 +6,14 @@ no button press, no change to the account store.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from app.services.auth.transport import encrypt
-from tests.conftest import RunningApp, start_app
+from tests.conftest import ButtonWatch, RunningApp, start_app
 
 POWER_BUTTON = "/sys/class/gpio/gpio503/value"
 RESET_BUTTON = "/sys/class/gpio/gpio507/value"  # Alpha hardware, the sim board's default
@@ -39,29 +37,6 @@ def board(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
         assert admin.post("/api/auth/users", json=body).json()["code"] == 0
     yield app
     app.stop()
-
-
-class ButtonWatch:
-    """Polls a button's GPIO value file in a thread; ``pressed`` says whether it ever read 1."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.pressed = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.005):
-            if self.path.read_text().strip() == "1":
-                self.pressed = True
-
-    def __enter__(self) -> ButtonWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def assert_forbidden(response: httpx.Response) -> None:
