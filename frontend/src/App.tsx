@@ -4,17 +4,20 @@ import { getAccount, isPasswordUpdated, type Account } from './lib/kvm';
 import { LoginPage } from './pages/Login';
 import { PasswordPage } from './pages/Password';
 import { DesktopPage } from './pages/Desktop';
+import { SettingsPage } from './pages/Settings';
 
 // Hash routes (the backend serves only "/" and real files, no SPA fallback):
 //   #/login     login form
 //   #/password  change password (forced when the server says so)
 //   #/          desktop
+//   #/settings  settings
 type View =
   | { name: 'loading' }
   | { name: 'error'; message: string }
   | { name: 'login'; notice?: string }
   | { name: 'password'; account: Account; forced: boolean }
-  | { name: 'desktop'; account: Account };
+  | { name: 'desktop'; account: Account }
+  | { name: 'settings'; account: Account };
 
 const HASH: Record<View['name'], string | null> = {
   loading: null,
@@ -22,6 +25,7 @@ const HASH: Record<View['name'], string | null> = {
   login: '#/login',
   password: '#/password',
   desktop: '#/',
+  settings: '#/settings',
 };
 
 export function App() {
@@ -39,6 +43,7 @@ export function App() {
       const updated = await isPasswordUpdated();
       if (!updated) setView({ name: 'password', account, forced: true });
       else if (location.hash === '#/password') setView({ name: 'password', account, forced: false });
+      else if (location.hash === '#/settings') setView({ name: 'settings', account });
       else setView({ name: 'desktop', account });
     } catch (e) {
       if (e instanceof UnauthorizedError) setView({ name: 'login' });
@@ -110,6 +115,15 @@ export function App() {
         <DesktopPage
           account={view.account}
           onLoggedOut={() => setView({ name: 'login', notice: 'You have been logged out.' })}
+          onChangePassword={() => setView({ name: 'password', account: view.account, forced: false })}
+          onSettings={() => setView({ name: 'settings', account: view.account })}
+        />
+      );
+    case 'settings':
+      return (
+        <SettingsPage
+          account={view.account}
+          onBack={() => setView({ name: 'desktop', account: view.account })}
           onChangePassword={() => setView({ name: 'password', account: view.account, forced: false })}
         />
       );

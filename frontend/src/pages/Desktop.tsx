@@ -12,6 +12,7 @@ import { Screen, type MouseMode } from '../components/Screen';
 import { ScreenToolbar } from '../components/ScreenToolbar';
 import { PasteDialog } from '../components/PasteDialog';
 import type { Combo } from '../components/KeysMenu';
+import { MediaPanel } from '../components/media/MediaPanel';
 
 export const COMBO_HOLD_MS = 100;
 const MOUSE_MODE_KEY = 'kvm-mouse-mode';
@@ -22,6 +23,7 @@ interface Props {
   account: Account;
   onLoggedOut: () => void;
   onChangePassword: () => void;
+  onSettings: () => void;
 }
 
 /** Polls GET /api/vm/gpio every GPIO_POLL_MS while mounted and the tab is visible. */
@@ -109,7 +111,7 @@ function useKvmSocket() {
   return { state, leds, capture, reconnects, send, stop };
 }
 
-export function DesktopPage({ account, onLoggedOut, onChangePassword }: Props) {
+export function DesktopPage({ account, onLoggedOut, onChangePassword, onSettings }: Props) {
   const { gpio, error: gpioError, refresh } = useGpio();
   const control = canControl(account.role);
   const ws = useKvmSocket();
@@ -189,6 +191,7 @@ export function DesktopPage({ account, onLoggedOut, onChangePassword }: Props) {
         <span className="user" data-testid="user">
           {account.username} <span className={`role ${account.role}`}>{account.role}</span>
         </span>
+        <button className="btn ghost" onClick={onSettings}>Settings</button>
         <button className="btn ghost" onClick={onChangePassword}>Change password</button>
         <button className="btn ghost" onClick={doLogout} disabled={loggingOut}>
           {loggingOut ? 'Logging out…' : 'Log out'}
@@ -219,6 +222,7 @@ export function DesktopPage({ account, onLoggedOut, onChangePassword }: Props) {
         </div>
         <aside className="sidebar">
           <PowerPanel gpio={gpio} gpioError={gpioError} controls={control} onPressed={refresh} />
+          <MediaPanel account={account} />
           {info && (
             <section className="card panel" aria-label="Device">
               <h2>Device</h2>
