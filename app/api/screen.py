@@ -11,6 +11,7 @@ from app.api.schemas import Required
 from app.errors import ApiError
 from app.services.auth.accounts import Role
 from app.services.video.hdmi import HdmiState
+from app.services.video.screen import ScreenState
 
 
 class ScreenRequest(msgspec.Struct):
@@ -24,6 +25,11 @@ class TimeoutRequest(msgspec.Struct):
 
 class ScreenController(Controller):
     path = "/api/vm"
+
+    @get("/screen", role=Role.VIEWER)
+    async def screen_state(self, request: Req) -> Envelope[ScreenState]:
+        """Ours (NanoKVM has only the POST): the settings page shows what is in use, not a guess."""
+        return ok(services(request).screen.state())
 
     @post("/screen", role=Role.USER, body=ScreenRequest)
     async def screen(self, request: Req) -> Envelope[None]:

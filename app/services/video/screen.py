@@ -1,4 +1,4 @@
-"""Screen settings (spec 6.5): ``POST /api/vm/screen {type, value}``.
+"""Screen settings (spec 6.5): ``POST /api/vm/screen {type, value}``; ours: ``GET`` reads them back.
 
 In memory, as NanoKVM: width/height 0 (native), MJPEG quality 80, 30 fps, H.264 3000 kbps, GOP 30.
 Each change is mirrored to ``/kvmapp/kvm/*`` where NanoKVM's OLED daemon reads it.
@@ -8,11 +8,24 @@ from __future__ import annotations
 
 import threading
 
+import msgspec
+
 from app.errors import ApiError
 from app.paths import DeviceRoot, atomic_write
 
 RESOLUTIONS = {1080: 1920, 720: 1280, 600: 800, 480: 640, 0: 0}
 MIN_FPS, MAX_FPS = 10, 60
+
+
+class ScreenState(msgspec.Struct):
+    """What the stream uses now. NanoKVM's page keeps its own copy in localStorage; ours asks."""
+
+    type: str
+    resolution: int  # the height asked for; 0 = the source's native size
+    quality: int
+    fps: int
+    bitrate: int
+    gop: int
 
 
 class ScreenSettings:
@@ -32,6 +45,10 @@ class ScreenSettings:
     def snapshot(self) -> tuple[int, int, int, int]:
         with self._lock:
             return self.width, self.height, self.quality, self.fps
+
+    def state(self) -> ScreenState:
+        with self._lock:
+            return ScreenState(self.mode, self.height, self.quality, self.fps, self.bitrate, self.gop)
 
     def _mirror(self, name: str, value: object) -> None:
         atomic_write(self._root(f"/kvmapp/kvm/{name}"), f"{value}".encode())
