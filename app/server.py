@@ -8,7 +8,6 @@ from pathlib import Path
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
-from litestar.static_files import create_static_files_router
 
 from app.api.access import authorize, check_routes
 from app.api.application import ApplicationController
@@ -16,6 +15,7 @@ from app.api.auth import AuthController
 from app.api.board_settings import BoardSettingsController
 from app.api.download import DownloadController
 from app.api.envelope import EXCEPTION_HANDLERS
+from app.api.frontend import FRONTEND_DIST, frontend_router
 from app.api.hid import HidController, JigglerController
 from app.api.network import NetworkController
 from app.api.openapi import openapi_config
@@ -32,10 +32,6 @@ from app.api.vm import VmController
 from app.api.ws import input_channel
 from app.config import Config
 from app.runtime import build_services
-from app.services.auth.accounts import Role
-
-# Our frontend's build output; served at / when present (the README's set-up builds it).
-FRONTEND_DIST = Path(__file__).resolve().parent.parent / "frontend" / "dist"
 
 # JSON bodies are small; uploads (a later feature) set their own limit per route.
 MAX_BODY_BYTES = 1 << 20
@@ -71,16 +67,10 @@ def create_app(config: Config, root: Path, frontend: Path = FRONTEND_DIST, confi
     ]
     if services.sim_input is not None:
         handlers.append(SimController)
-    if frontend.is_dir():
-        handlers.append(
-            create_static_files_router(
-                path="/",
-                directories=[frontend],
-                html_mode=True,
-                opt={"role": Role.PUBLIC},
-                include_in_schema=False,
-            )
-        )
+    # Our frontend at /: the checkout's build on disk, or the one inside the zipapp (tools/dist.py).
+    static = frontend_router(frontend)
+    if static is not None:
+        handlers.append(static)
     app = Litestar(
         route_handlers=handlers,  # type: ignore[arg-type]
         guards=[authorize],

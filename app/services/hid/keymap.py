@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import json
 import threading
-from pathlib import Path
+from importlib.resources import files
 from typing import Any, ClassVar
 
-LAYOUT_DIR = Path(__file__).with_name("layouts")
+# Package data, read through importlib.resources: a directory in the checkout, a zip member in the zipapp.
+LAYOUT_DIR = files(__package__ or __name__) / "layouts"
 
 # NanoKVM's `langue` codes (spec 7.3.4) and our own layout names -> layout file.
 LAYOUTS: dict[str, str] = {

@@ -23,6 +23,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import IO
 
@@ -119,7 +120,7 @@ def _open(url: str, timeout: float) -> IO[bytes]:
 
 
 class UpdateService:
-    def __init__(self, root: DeviceRoot, default_url: str, keys: Path, restart: Callable[[], None]) -> None:
+    def __init__(self, root: DeviceRoot, default_url: str, keys: Traversable, restart: Callable[[], None]) -> None:
         self.root = root
         try:
             self.default_url = valid_server_url(default_url) if default_url else ""

@@ -13,6 +13,8 @@ import base64
 import binascii
 import logging
 import sys
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from Crypto.Hash import SHA512
@@ -21,7 +23,8 @@ from Crypto.Signature import eddsa
 
 log = logging.getLogger(__name__)
 
-SHIPPED_KEYS = Path(__file__).resolve().parent / "keys"
+# Package data (importlib.resources): a directory in the checkout, a zip member in the zipapp.
+SHIPPED_KEYS = files(__package__ or __name__) / "keys"
 CONTEXT = b"nanokvm-py update"
 SIGNATURE_MAX = 4096  # bytes of a signature file
 CHUNK = 1 << 20
@@ -31,10 +34,12 @@ class SignatureError(Exception):
     """Why a bundle is not trusted, in words for the API's answer."""
 
 
-def load_keys(directory: Path) -> list[ECC.EccKey]:
+def load_keys(directory: Traversable) -> list[ECC.EccKey]:
     """Every Ed25519 public key (``*.pub``) in ``directory``; unusable files are skipped with a warning."""
     keys: list[ECC.EccKey] = []
-    for path in sorted(directory.glob("*.pub")):
+    if not directory.is_dir():
+        return keys
+    for path in sorted((p for p in directory.iterdir() if p.name.endswith(".pub")), key=lambda p: p.name):
         try:
             key = ECC.import_key(path.read_text(encoding="ascii"))
         except (OSError, ValueError, UnicodeDecodeError, IndexError):
