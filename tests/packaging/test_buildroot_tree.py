@@ -103,6 +103,78 @@ STDLIB_SYMBOLS: dict[str, str | None] = {
     "ctypes": None,
 }
 
+BUSYBOX_FRAGMENT = "board/kvm/busybox.fragment"
+# BusyBox applets an init script may call, by the BusyBox option that builds each (shell builtins
+# such as echo, read, test and printf need none).
+APPLETS: dict[str, str] = {
+    name: f"CONFIG_{name.upper()}"
+    for name in [
+        "awk",
+        "basename",
+        "cat",
+        "chmod",
+        "chown",
+        "cp",
+        "cut",
+        "date",
+        "dd",
+        "dirname",
+        "dmesg",
+        "env",
+        "expr",
+        "find",
+        "flock",
+        "grep",
+        "head",
+        "hostname",
+        "ifconfig",
+        "insmod",
+        "ip",
+        "kill",
+        "killall",
+        "ln",
+        "logger",
+        "ls",
+        "lsmod",
+        "md5sum",
+        "mkdir",
+        "mknod",
+        "mktemp",
+        "modprobe",
+        "mount",
+        "mv",
+        "nohup",
+        "od",
+        "pidof",
+        "ps",
+        "readlink",
+        "realpath",
+        "reboot",
+        "rm",
+        "rmdir",
+        "rmmod",
+        "sed",
+        "seq",
+        "setsid",
+        "sha256sum",
+        "sleep",
+        "sort",
+        "stat",
+        "sync",
+        "tail",
+        "tee",
+        "timeout",
+        "touch",
+        "tr",
+        "udhcpc",
+        "umount",
+        "uniq",
+        "usleep",
+        "wc",
+        "xargs",
+    ]
+} | {"start-stop-daemon": "CONFIG_START_STOP_DAEMON"}
+
 INFRAS = ("generic-package", "python-package", "cargo-package", "cmake-package", "autotools-package")
 PYTHON_SETUP_TYPES = ("setuptools", "setuptools-rust", "pep517", "flit", "maturin")
 HASH_ALGOS = {"md5": 32, "sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128}
@@ -443,6 +515,10 @@ def check_defconfig(tree: Path, path: Path) -> list[str]:
                     problems.append(f"{where}: {symbol} points at {relative}, which is not in the tree")
     if f"$(BR2_EXTERNAL_{name}_PATH)/board/kvm/post-build.sh" not in values.get("BR2_ROOTFS_POST_BUILD_SCRIPT", ""):
         problems.append(f"{where}: BR2_ROOTFS_POST_BUILD_SCRIPT does not run board/kvm/post-build.sh")
+    if f"$(BR2_EXTERNAL_{name}_PATH)/{BUSYBOX_FRAGMENT}" not in values.get(
+        "BR2_PACKAGE_BUSYBOX_CONFIG_FRAGMENT_FILES", ""
+    ):
+        problems.append(f"{where}: BR2_PACKAGE_BUSYBOX_CONFIG_FRAGMENT_FILES does not name {BUSYBOX_FRAGMENT}")
     if values.get("BR2_TARGET_GENERIC_ROOT_PASSWD", ""):
         problems.append(f"{where}: bakes a root password into the image (BR2_TARGET_GENERIC_ROOT_PASSWD)")
     if values.get("BR2_DOWNLOAD_FORCE_CHECK_HASHES") != "y":
@@ -566,6 +642,31 @@ def test_vendored_hashes_still_to_generate_are_only_cargo_archives() -> None:
             assert all(name.endswith(f"{CARGO_FORMAT}.tar.gz") for name in read_hash(path).pending), package
 
 
+def applets_used(script: str) -> set[str]:
+    """The BusyBox applets a shell script names as words (comments left out; a word in a message
+    counts too, which can only ask for one applet more)."""
+    code = "\n".join(re.sub(r"(^|\s)#.*$", "", line) for line in script.splitlines())
+    return {name for name in APPLETS if re.search(rf"(?<![\w$/.-]){re.escape(name)}(?![\w/.-])", code)}
+
+
+def test_busybox_fragment_has_every_applet_the_init_scripts_use() -> None:
+    scripts = sorted((REPO / "overlay" / "etc" / "init.d").glob("S*"))
+    if not scripts:
+        pytest.skip("overlay/etc/init.d is not in this checkout")
+    fragment = (TREE / BUSYBOX_FRAGMENT).read_text(encoding="utf-8")
+    enabled = set(re.findall(r"^(CONFIG_[A-Z0-9_]+)=y$", fragment, re.MULTILINE))
+    for script in scripts:
+        missing = {name for name in applets_used(script.read_text(encoding="utf-8")) if APPLETS[name] not in enabled}
+        assert not missing, f"{script.name} uses {sorted(missing)}, not enabled in {BUSYBOX_FRAGMENT}"
+
+
+def test_applets_used_reads_commands_not_comments() -> None:
+    script = (
+        '#!/bin/sh\n# sed and awk are only mentioned here\nkey=$(od -An -N16 /dev/urandom | tr -d " ")\nsleep 1 # wc\n'
+    )
+    assert applets_used(script) == {"od", "tr", "sleep"}
+
+
 # --- post-build.sh, run for real ------------------------------------------------------------------
 
 
@@ -604,6 +705,7 @@ def test_post_build_installs_overlay_makes_state_dirs_and_keeps_ssh_off(tmp_path
     target = tmp_path / "target"
     (target / "etc" / "init.d").mkdir(parents=True)
     (target / "etc" / "init.d" / "S50dropbear").write_text("#!/bin/sh\n")  # what Buildroot's dropbear installs
+    (target / "etc" / "dropbear").symlink_to("/var/run/dropbear")  # ditto: host keys lost at each reboot
     done = run_post_build(target, fake_overlay(tmp_path))
     assert done.returncode == 0, done.stderr
     assert (target / "etc" / "init.d" / "S95kvm").stat().st_mode & 0o777 == 0o755
@@ -612,6 +714,8 @@ def test_post_build_installs_overlay_makes_state_dirs_and_keeps_ssh_off(tmp_path
     assert (target / "kvmapp").is_dir()
     assert not (target / "etc" / "init.d" / "S50dropbear").exists()
     assert (target / "etc" / "kvm" / "ssh_stop").is_file()
+    dropbear = target / "etc" / "dropbear"
+    assert dropbear.is_dir() and not dropbear.is_symlink() and not any(dropbear.iterdir())
 
 
 @pytest.mark.parametrize(
@@ -705,6 +809,10 @@ def drop_external_desc(tree: Path) -> None:
     (tree / "external.desc").write_text("name: NANOKVM_PY\n")
 
 
+def drop_busybox_fragment(tree: Path) -> None:
+    edit(tree / "configs/nanokvm_sg2002_defconfig", "BR2_PACKAGE_BUSYBOX_CONFIG_FRAGMENT_FILES", "# no fragment")
+
+
 def drift_app_version(tree: Path) -> None:
     edit(tree / "package/kvm-app/kvm-app.mk", "KVM_APP_VERSION = 0.1.0", "KVM_APP_VERSION = 0.0.9")
 
@@ -723,6 +831,7 @@ BREAKAGES: list[tuple[Callable[[Path], None], str]] = [
     (pend_the_wrong_archive, "pending hash for python-granian-2.8.8-cargo4.tar.gz"),
     (drop_external_desc, "external.desc: no desc"),
     (drift_app_version, "KVM_APP_VERSION is not pyproject.toml's"),
+    (drop_busybox_fragment, "nanokvm_sg2002_defconfig: BR2_PACKAGE_BUSYBOX_CONFIG_FRAGMENT_FILES does not name"),
 ]
 
 

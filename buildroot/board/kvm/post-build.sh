@@ -45,6 +45,13 @@ if [ -e "$target/etc/init.d/S50dropbear" ]; then
 	rm -f "$target/etc/init.d/S50dropbear"
 fi
 : >"$target/etc/kvm/ssh_stop"
+# Buildroot's dropbear links /etc/dropbear to /var/run/dropbear, where host keys would not survive a
+# reboot (a new host key at every boot). A real, empty directory instead: dropbear -R makes the keys
+# there on the device when SSH is first switched on.
+if [ -L "$target/etc/dropbear" ]; then
+	rm -f "$target/etc/dropbear"
+	mkdir -m 0700 "$target/etc/dropbear"
+fi
 
 # 4. No secret of any kind in the image: each of these is made on the device at first boot.
 secrets="
