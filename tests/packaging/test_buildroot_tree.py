@@ -37,8 +37,9 @@ BUILDROOT_RELEASE = "2026.08"
 CARGO_FORMAT = "-cargo4"
 
 # Kconfig symbols of Buildroot itself that our Config.in files select or depend on, each with the
-# Buildroot file that defines it (read in Buildroot's tree, autumn 2026, for the 2026.08 pin).
-# A symbol missing here and in our tree is a typo or a package Buildroot does not have.
+# Buildroot file that defines it. Each was seen in Buildroot's own tree (its package Config.in
+# files, autumn 2026, for the 2026.08 pin); a symbol missing here and in our tree is a typo or a
+# package Buildroot does not have.
 BUILDROOT_SYMBOLS: dict[str, str] = {
     "BR2_USE_MMU": "arch/Config.in",
     "BR2_USE_WCHAR": "toolchain/toolchain-common.in",
@@ -611,6 +612,14 @@ def test_app_package_selects_every_native_dependency_dist_py_reports() -> None:
 @pytest.mark.parametrize("path", defconfigs(TREE), ids=lambda p: p.name)
 def test_defconfig_selects_the_app_and_points_at_files_in_the_tree(path: Path) -> None:
     assert check_defconfig(TREE, path) == []
+
+
+def test_readme_builds_with_the_pinned_buildroot_release() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert f"buildroot-{BUILDROOT_RELEASE}.tar.xz" in readme
+    assert f"make -C ../buildroot-{BUILDROOT_RELEASE} " in readme
+    for path in defconfigs(TREE):
+        assert f"`{path.name}`" in readme or f" {path.name}" in readme, f"README does not name {path.name}"
 
 
 def test_two_boards_one_riscv64_one_arm() -> None:
