@@ -1,10 +1,13 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { Suspense, lazy, useCallback, useEffect, useRef, useState } from 'react';
 import { UnauthorizedError, errorText, onUnauthorized } from './lib/api';
 import { getAccount, isPasswordUpdated, type Account } from './lib/kvm';
+import { refreshTitle } from './lib/title';
 import { LoginPage } from './pages/Login';
 import { PasswordPage } from './pages/Password';
 import { DesktopPage } from './pages/Desktop';
-import { SettingsPage } from './pages/Settings';
+
+// The settings page is its own chunk: the first page (login, desktop) does not load it.
+const SettingsPage = lazy(() => import('./pages/Settings').then((m) => ({ default: m.SettingsPage })));
 
 // Hash routes (the backend serves only "/" and real files, no SPA fallback):
 //   #/login     login form
@@ -40,6 +43,7 @@ export function App() {
         setView({ name: 'login' });
         return;
       }
+      void refreshTitle(); // the device's web title names the tab
       const updated = await isPasswordUpdated();
       if (!updated) setView({ name: 'password', account, forced: true });
       else if (location.hash === '#/password') setView({ name: 'password', account, forced: false });
@@ -121,11 +125,13 @@ export function App() {
       );
     case 'settings':
       return (
-        <SettingsPage
-          account={view.account}
-          onBack={() => setView({ name: 'desktop', account: view.account })}
-          onChangePassword={() => setView({ name: 'password', account: view.account, forced: false })}
-        />
+        <Suspense fallback={<div className="center-page muted">Loading…</div>}>
+          <SettingsPage
+            account={view.account}
+            onBack={() => setView({ name: 'desktop', account: view.account })}
+            onChangePassword={() => setView({ name: 'password', account: view.account, forced: false })}
+          />
+        </Suspense>
       );
   }
 }
