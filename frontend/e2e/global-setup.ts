@@ -3,6 +3,7 @@
 // and exports its URL as E2E_BASE_URL. Returns a teardown that stops it.
 // Env knobs: E2E_BASE_URL (use a running server, start nothing), E2E_PYTHON,
 // E2E_CONFIG, E2E_KEEP_ROOT=1 (keep the temp root and server log).
+// startBackend() is exported for spec files that need a board of their own (media.spec.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -54,11 +55,14 @@ function tail(file: string): string {
   }
 }
 
-export default async function globalSetup() {
-  if (process.env.E2E_BASE_URL) {
-    console.log(`[e2e] using running server at ${process.env.E2E_BASE_URL}`);
-    return;
-  }
+export interface Backend {
+  url: string;
+  logFile: string;
+  stop: () => Promise<void>;
+}
+
+/** A fresh backend on a free port with its own temp --root (spec files that need a clean board call it too). */
+export async function startBackend(): Promise<Backend> {
   if (!existsSync(join(frontend, 'dist', 'index.html'))) {
     throw new Error('frontend/dist is missing: run `npm run build` before the e2e tests');
   }
@@ -78,17 +82,15 @@ export default async function globalSetup() {
   proc.stderr!.pipe(log);
   console.log(`[e2e] started backend pid ${proc.pid}: ${python} ${args.join(' ')}`);
 
-  const baseURL = `http://127.0.0.1:${port}`;
+  const url = `http://127.0.0.1:${port}`;
   try {
-    await waitReady(`${baseURL}/`, proc, logFile, 60_000);
+    await waitReady(`${url}/`, proc, logFile, 60_000);
   } catch (e) {
     proc.kill('SIGKILL');
     throw e;
   }
-  process.env.E2E_BASE_URL = baseURL;
-  process.env.E2E_SERVER_LOG = logFile;
 
-  return async () => {
+  const stop = async () => {
     if (proc.exitCode === null && proc.signalCode === null) {
       const exited = new Promise((r) => proc.once('exit', r));
       proc.kill('SIGTERM');
@@ -99,4 +101,16 @@ export default async function globalSetup() {
     if (process.env.E2E_KEEP_ROOT) console.log(`[e2e] kept backend root ${root}`);
     else rmSync(root, { recursive: true, force: true });
   };
+  return { url, logFile, stop };
+}
+
+export default async function globalSetup() {
+  if (process.env.E2E_BASE_URL) {
+    console.log(`[e2e] using running server at ${process.env.E2E_BASE_URL}`);
+    return;
+  }
+  const backend = await startBackend();
+  process.env.E2E_BASE_URL = backend.url;
+  process.env.E2E_SERVER_LOG = backend.logFile;
+  return backend.stop;
 }
