@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ApiError, ForbiddenError, HttpError, UnauthorizedError, onUnauthorized } from './api';
 import {
-  UploadCancelled, canManageMedia, downloadOutcome, downloadTarget, envelopeData, formatBytes, formatProgress,
+  UploadCancelled, canManageMedia, getMounted, mountImage, downloadOutcome, downloadTarget, envelopeData, formatBytes, formatProgress,
   formatRate, imageLabel, parseImageList, parsePercentage, parseSha256, percentOf, uploadImage, uploadNameError,
 } from './media';
 
@@ -229,5 +229,50 @@ describe('uploadImage', () => {
     const e = await caught(b.handle.done);
     expect(e).toBeInstanceOf(HttpError);
     expect(e.message).toMatch(/interrupted/);
+  });
+});
+
+describe('mount requests', () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  /** A fake server: answers by "METHOD path", records every request. */
+  function serve(answers: Record<string, unknown>) {
+    const calls: string[] = [];
+    vi.stubGlobal('fetch', vi.fn(async (url: string, init?: RequestInit) => {
+      const key = `${init?.method ?? 'GET'} ${url}`;
+      calls.push(init?.body ? `${key} ${init.body}` : key);
+      if (!(key in answers)) return new Response('not found', { status: 404 });
+      return new Response(JSON.stringify({ code: 0, msg: 'success', data: answers[key] }), { status: 200 });
+    }));
+    return calls;
+  }
+
+  it('ejects first when mounting as flash after a CD-ROM (the server keeps the cdrom flag)', async () => {
+    const calls = serve({ 'GET /api/storage/cdrom': { cdrom: 1 }, 'POST /api/storage/image/mount': null });
+    await mountImage('/data/a.iso', 'flash');
+    expect(calls).toEqual([
+      'GET /api/storage/cdrom',
+      'POST /api/storage/image/mount {"file":"","cdrom":false}',
+      'POST /api/storage/image/mount {"file":"/data/a.iso","cdrom":false}',
+    ]);
+  });
+
+  it('mounts a flash drive directly when the LUN is not a CD-ROM, and a CD-ROM always directly', async () => {
+    let calls = serve({ 'GET /api/storage/cdrom': { cdrom: 0 }, 'POST /api/storage/image/mount': null });
+    await mountImage('/data/a.iso', 'flash');
+    expect(calls).toEqual(['GET /api/storage/cdrom', 'POST /api/storage/image/mount {"file":"/data/a.iso","cdrom":false}']);
+    calls = serve({ 'POST /api/storage/image/mount': null });
+    await mountImage('/data/a.iso', 'cdrom');
+    expect(calls).toEqual(['POST /api/storage/image/mount {"file":"/data/a.iso","cdrom":true}']);
+  });
+
+  it('reports the mounted image with its mode', async () => {
+    serve({ 'GET /api/storage/image/mounted': { file: '/data/a.iso' }, 'GET /api/storage/cdrom': { cdrom: 1 } });
+    await expect(getMounted()).resolves.toEqual({ file: '/data/a.iso', mode: 'cdrom' });
+    const calls = serve({ 'GET /api/storage/image/mounted': { file: '' } });
+    await expect(getMounted()).resolves.toEqual({ file: '', mode: null });
+    expect(calls).toEqual(['GET /api/storage/image/mounted']); // no flag to read for an empty drive
+    serve({ 'GET /api/storage/image/mounted': { file: '/data/a.img' } }); // cdrom unreadable
+    await expect(getMounted()).resolves.toEqual({ file: '/data/a.img', mode: null });
   });
 });
