@@ -75,7 +75,7 @@ PRUNED_DISTS: dict[str, str] = {
     "idna": "anyio's TCP connect helpers, not used (granian owns the sockets)",
 }
 
-# Parts of bundled distributions the app never imports (each checked by tests/packaging/test_artifact.py).
+# Parts of bundled distributions the app never imports (tests/packaging/test_artifact.py runs it without them).
 PRUNED_PATHS: dict[str, str] = {
     "litestar/cli/": "command line (needs click, rich)",
     "litestar/testing/": "test client (needs httpx)",
@@ -83,6 +83,19 @@ PRUNED_PATHS: dict[str, str] = {
     "litestar/channels/": "pub/sub channels, not used",
     "litestar/repository/": "repository pattern helpers, not used",
     "litestar/__main__.py": "the litestar command",
+    "litestar/security/jwt/": "litestar's JWT auth (the app checks its tokens with pyjwt itself)",
+    "litestar/plugins/prometheus/": "metrics plugin, not used",
+    "litestar/plugins/flash.py": "flash messages for templates, not used",
+    "litestar/plugins/htmx.py": "HTMX, not used",
+    "litestar/plugins/jinja.py": "Jinja templates, not used",
+    "litestar/plugins/mako.py": "Mako templates, not used",
+    "litestar/plugins/minijinja.py": "MiniJinja templates, not used",
+    "litestar/plugins/problem_details.py": "RFC 9457 problem details, not used (the app answers NanoKVM's envelope)",
+    "litestar/plugins/sqlalchemy.py": "SQLAlchemy, not used",
+    "litestar/plugins/structlog.py": "structlog, not used",
+    "anyio/_backends/_trio.py": "anyio's trio backend (the app runs on asyncio/uvloop)",
+    "anyio/pytest_plugin.py": "anyio's pytest plugin",
+    "anyio/to_interpreter.py": "sub-interpreter workers, not used",
     "_yaml/": "shim for PyYAML's C extension, which is left out",
 }
 
@@ -106,7 +119,8 @@ def canonical(name: str) -> str:
 
 
 def _requires(dist: metadata.Distribution) -> Iterator[tuple[str, str]]:
-    """(name, specifier) of each unconditional run-time requirement (extras left out)."""
+    """(name, specifier) of each run-time requirement, extras left out. Environment markers are not
+    evaluated here: pip did that at install time, and plan() skips what is not installed."""
     for line in dist.requires or []:
         requirement, _, marker = line.partition(";")
         if "extra" in marker:
@@ -138,31 +152,31 @@ def plan() -> Plan:
     """
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     top = [(canonical(m.group(1)), m.group(2)) for m in map(_split, project["dependencies"])]
-    plan = Plan({}, {canonical(name): [] for name in NATIVE}, set())
+    result = Plan({}, {canonical(name): [] for name in NATIVE}, set())
     todo = list(top)
     while todo:
         name, spec = todo.pop()
-        if name in plan.native:
-            plan.native[name].extend(s for s in spec.split(",") if s and s not in plan.native[name])
+        if name in result.native:
+            result.native[name].extend(s for s in spec.split(",") if s and s not in result.native[name])
             continue
         if name in PRUNED_DISTS:
-            plan.pruned.add(name)
+            result.pruned.add(name)
             continue
-        if name in plan.bundled:
+        if name in result.bundled:
             continue
         dist = _installed(name)
         if dist is None:
             continue
-        plan.bundled[name] = dist
+        result.bundled[name] = dist
         todo.extend(_requires(dist))
-    for name, dist in plan.bundled.items():
+    for name, dist in result.bundled.items():
         native = [str(f) for f in dist.files or [] if re.search(r"\.(so|pyd)$", str(f))]
         if native and name not in FALLBACK:
             raise SystemExit(
                 f"{name} has a compiled extension ({native[0]}) and no declared pure fallback: "
                 "add it to NATIVE (the image provides it) or FALLBACK in tools/dist.py"
             )
-    return plan
+    return result
 
 
 def _split(requirement: str) -> re.Match[str]:
