@@ -146,7 +146,7 @@ def build_services(config: Config, root_path: Path, config_path: Path | None = N
     gadget = Gadget(root, rebind_delay=0.1 if sim else 1.0)
     if sim:  # on a board the init script has built it (python -m app gadget start)
         gadget.start()
-    images = ImageLibrary(root, gadget, hid.reset)
+    images = ImageLibrary(root, gadget, hid.detached)
     runner: CommandRunner = BoardRunner() if sim_host is None else SimRunner(root, _power_cycle(sim_host))
     return Services(
         config=config,

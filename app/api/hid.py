@@ -14,7 +14,7 @@ from app.board.gadget import MODE_FILE, Gadget, GadgetError, read_mode
 from app.errors import ApiError
 from app.paths import atomic_write, read_text
 from app.services.auth.accounts import Role
-from app.services.hid.service import LedState
+from app.services.hid.service import HidService, LedState
 from app.services.hid.shortcuts import Key, Shortcuts
 
 GADGET = "/sys/kernel/config/usb_gadget/g0"
@@ -47,9 +47,10 @@ class JigglerState(msgspec.Struct):
     mode: str
 
 
-def _rebuild(gadget: Gadget) -> None:
-    gadget.stop()
-    gadget.start()
+def _rebuild(gadget: Gadget, hid: HidService) -> None:
+    with hid.detached():
+        gadget.stop()
+        gadget.start()
 
 
 class HidController(Controller):
@@ -111,10 +112,9 @@ class HidController(Controller):
             return ok()
         try:
             atomic_write(svc.root(MODE_FILE), mode.encode())
-            await asyncio.to_thread(_rebuild, svc.gadget)
+            await asyncio.to_thread(_rebuild, svc.gadget, svc.hid)
         except (OSError, GadgetError) as err:
             raise ApiError(-2, f"switch HID mode failed: {err}") from None
-        svc.hid.reset()
         return ok()
 
     @post("/reset", role=Role.ADMIN)

@@ -8,6 +8,11 @@ bounded queue.
 
 On the sim board the nodes are FIFOs that the sim host reads; its LED answers come back through a
 second FIFO, since a FIFO, unlike ``/dev/hidg0``, carries data one way only.
+
+Around a gadget unbind or rebuild every node is *held*: closed first, reopened after. A
+``/dev/hidgN`` file kept open across an unbind and closed after the rebind corrupts f_hid's
+character-device list in Linux (6.1: ``list_del corruption`` in ``cd_forget``, then a lockup),
+found by the kernel tier.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ class HidWriter:
         self.written = 0
         self.dropped = 0
         self._reopen = threading.Event()
+        self._held = threading.Event()  # the gadget is being unbound: the node stays closed
         self._writing = threading.Lock()  # held while a report is being written, by either path
         self._thread = threading.Thread(target=self._run, name=f"hid-{path.name}", daemon=True)
 
@@ -67,7 +73,7 @@ class HidWriter:
             return False
         try:
             fd = self._fd  # read under the lock: the thread closes it only while holding it
-            if fd is None or self._queue.unfinished_tasks or self._reopen.is_set():
+            if fd is None or self._queue.unfinished_tasks or self._reopen.is_set() or self._held.is_set():
                 return False
             os.write(fd, report)
         except OSError:  # EAGAIN or worse: the writer thread retries and reports it
@@ -108,8 +114,23 @@ class HidWriter:
         self._queue.join()
 
     def reopen(self) -> None:
-        """Close the node; the next report opens it again (after a gadget rebind, HID reset)."""
+        """Close the node; the next report opens it again (HID reset)."""
         self._reopen.set()
+
+    def hold(self, timeout: float = 2.0) -> None:
+        """Close the node now and drop reports until :meth:`release` (the gadget is about to go)."""
+        self._held.set()
+        if not self._writing.acquire(timeout=timeout):  # a write waiting on the host; it ends by itself
+            log.warning("%s: still being written while held", self.path)
+            return
+        try:
+            self._close()
+        finally:
+            self._writing.release()
+
+    def release(self) -> None:
+        """The gadget is back: the next report opens the node."""
+        self._held.clear()
 
     def _close(self) -> None:
         fd, self._fd = self._fd, None
@@ -125,6 +146,9 @@ class HidWriter:
             self._failing = True
 
     def _write(self, report: bytes, patience: float) -> None:
+        if self._held.is_set():
+            self.dropped += 1
+            return
         if self._reopen.is_set():
             self._reopen.clear()
             self._close()
@@ -169,6 +193,8 @@ class LedReader:
         self._on_leds = on_leds
         self._stop = threading.Event()
         self._reopen = threading.Event()
+        self._held = threading.Event()
+        self._closed = threading.Event()  # set by the thread while held, once the node is closed
         self._thread = threading.Thread(target=self._run, name="hid-leds", daemon=True)
 
     def start(self) -> None:
@@ -179,8 +205,18 @@ class LedReader:
         self._thread.join(timeout=2)
 
     def reopen(self) -> None:
-        """Drop the node and open it again (the gadget was rebuilt: a new /dev/hidg0)."""
+        """Drop the node and open it again (HID reset)."""
         self._reopen.set()
+
+    def hold(self, timeout: float = 2.0) -> None:
+        """Close the node and keep it closed until :meth:`release`; returns once it is closed."""
+        self._closed.clear()
+        self._held.set()
+        if self._thread.is_alive() and not self._closed.wait(timeout):
+            log.warning("%s: the LED reader did not close it in time", self.path)
+
+    def release(self) -> None:
+        self._held.clear()
 
     def _open(self) -> int | None:
         try:
@@ -193,6 +229,13 @@ class LedReader:
     def _run(self) -> None:
         fd: int | None = None
         while not self._stop.is_set():
+            if self._held.is_set():
+                if fd is not None:
+                    os.close(fd)
+                    fd = None
+                self._closed.set()
+                self._stop.wait(0.05)
+                continue
             if self._reopen.is_set() and fd is not None:
                 os.close(fd)
                 fd = None

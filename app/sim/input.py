@@ -15,6 +15,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import msgspec
 
@@ -111,15 +112,19 @@ class SimInput:
     def _polling(self) -> bool:
         return self.host.state is not PowerState.OFF
 
-    def _open(self) -> dict[int, tuple[str, int]]:
+    def _nodes(self) -> dict[str, tuple[Path, int]]:
+        return {
+            "keyboard": (self.paths.keyboard, 8),
+            "mouse": (self.paths.mouse, 4),
+            "touchpad": (self.paths.touchpad, 6),
+        }
+
+    def _open(self, only: str | None = None) -> dict[int, tuple[str, int]]:
         fds: dict[int, tuple[str, int]] = {}
-        for name, path, size in (
-            ("keyboard", self.paths.keyboard, 8),
-            ("mouse", self.paths.mouse, 4),
-            ("touchpad", self.paths.touchpad, 6),
-        ):
-            with contextlib.suppress(OSError):
-                fds[os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)] = (name, size)
+        for name, (path, size) in self._nodes().items():
+            if only in (None, name):
+                with contextlib.suppress(OSError):
+                    fds[os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)] = (name, size)
         return fds
 
     def _run(self) -> None:
@@ -139,9 +144,15 @@ class SimInput:
             for fd in ready:
                 name, size = fds[fd]
                 try:
-                    data = pending.pop(fd, b"") + os.read(fd, 4096)
+                    chunk = os.read(fd, 4096)
                 except BlockingIOError:
                     continue
+                if not chunk:  # the app closed the node (gadget unbind): open it afresh, or select spins
+                    os.close(fd)
+                    pending.pop(fd, None)
+                    fds.update(self._open(only=fds.pop(fd)[0]))
+                    continue
+                data = pending.pop(fd, b"") + chunk
                 whole = len(data) - len(data) % size
                 pending[fd] = data[whole:]
                 for start in range(0, whole, size):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 
 import msgspec
 
@@ -63,10 +65,25 @@ class HidService:
         self.touchpad.submit(report, critical=not reports.held(report))
 
     def reset(self) -> None:
-        """Close every node; the next report reopens it (after the gadget was rebound)."""
+        """Close every node; the next report reopens it (``POST /api/hid/reset``)."""
         for writer in self.writers:
             writer.reopen()
         self._led_reader.reopen()
+
+    @contextlib.contextmanager
+    def detached(self) -> Iterator[None]:
+        """Every node closed while the gadget is unbound or rebuilt, opened again after.
+
+        Closing before the unbind matters: Linux's f_hid breaks on a node closed after a rebind."""
+        for writer in self.writers:
+            writer.hold()
+        self._led_reader.hold()
+        try:
+            yield
+        finally:
+            for writer in self.writers:
+                writer.release()
+            self._led_reader.release()
 
     # --- keyboard LEDs ---------------------------------------------------------------------
 

@@ -7,10 +7,12 @@ and symlinks that point out are refused before anything is touched.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,11 +61,17 @@ def resolve_in_data(root: DeviceRoot, device_path: str, suffixes: tuple[str, ...
 
 
 class ImageLibrary:
-    def __init__(self, root: DeviceRoot, gadget: Gadget, reopen_hid: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        root: DeviceRoot,
+        gadget: Gadget,
+        hid_detached: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext,
+    ) -> None:
         self.root = root
         self.gadget = gadget
         self.lun = root(LUN)
-        self._reopen_hid = reopen_hid
+        # Closes the HID nodes around every unbind/rebuild (see app/board/hid.py for why).
+        self.hid_detached = hid_detached
         self.lock = threading.Lock()  # mounts and gadget rebuilds, one at a time
 
     # --- library ---------------------------------------------------------------------------
@@ -137,14 +145,13 @@ class ImageLibrary:
             self._write("inquiry_string", (INQUIRY_CDROM if cdrom else INQUIRY_DISK).encode(), "set inquiry failed")
             self._write("file", target.encode(), "mount image failed")
             try:
-                self.gadget.unbind()
-                time.sleep(REBIND_PAUSE_SECONDS)
-                self.gadget.bind()
-                time.sleep(REBIND_PAUSE_SECONDS)
+                with self.hid_detached():
+                    self.gadget.unbind()
+                    time.sleep(REBIND_PAUSE_SECONDS)
+                    self.gadget.bind()
+                    time.sleep(REBIND_PAUSE_SECONDS)
             except GadgetError:
                 raise ApiError(-2, "execute command failed") from None
-            finally:
-                self.reopen_hid()
 
     def delete(self, file: str) -> None:
         resolved = resolve_in_data(self.root, file)
@@ -162,10 +169,6 @@ class ImageLibrary:
                 raise ApiError(-3, "remove file failed") from None
 
     # --- helpers ---------------------------------------------------------------------------
-
-    def reopen_hid(self) -> None:
-        if self._reopen_hid is not None:
-            self._reopen_hid()
 
     def _read(self, device_path: str) -> str | None:
         try:

@@ -39,16 +39,15 @@ class VirtualDevices:
         with self.images.lock:
             turn_on = not flag.exists()
             try:
-                if turn_on:
-                    flag.parent.mkdir(parents=True, exist_ok=True)
-                    flag.touch()
-                    self.gadget.stop()
-                else:
-                    self.gadget.stop()  # the rebuild drops the function and its link
-                    flag.unlink(missing_ok=True)
-                self.gadget.start()
+                with self.images.hid_detached():
+                    if turn_on:
+                        flag.parent.mkdir(parents=True, exist_ok=True)
+                        flag.touch()
+                        self.gadget.stop()
+                    else:
+                        self.gadget.stop()  # the rebuild drops the function and its link
+                        flag.unlink(missing_ok=True)
+                    self.gadget.start()
             except (OSError, GadgetError):
                 raise ApiError(-3, "operation failed") from None
-            finally:
-                self.images.reopen_hid()
         return turn_on
