@@ -3,12 +3,11 @@ import { errorText } from '../../lib/api';
 import { DATA_DIR, downloadTarget, parseSha256 } from '../../lib/media';
 
 interface Props {
-  disabled: boolean;
   onDownload: (url: string, name: string, sha256: string) => Promise<void>;
 }
 
 /** Have the device fetch an image itself (POST /api/download/image); progress is polled. */
-export function DownloadForm({ disabled, onDownload }: Props) {
+export function DownloadForm({ onDownload }: Props) {
   const [url, setUrl] = useState('');
   const [sha, setSha] = useState('');
   const [error, setError] = useState<string | null>(null);
@@ -38,18 +37,18 @@ export function DownloadForm({ disabled, onDownload }: Props) {
     <form className="add-form" onSubmit={submit} aria-label="Download an image">
       <label>
         Image URL
-        <input type="url" value={url} onChange={(e) => { setUrl(e.target.value); setError(null); }} disabled={disabled || starting}
+        <input type="url" value={url} onChange={(e) => { setUrl(e.target.value); setError(null); }} disabled={starting}
           spellCheck={false} autoComplete="off" placeholder="https://example.com/os.iso" />
       </label>
       {target && 'name' in target && <span className="hint">Saved as {DATA_DIR}/{target.name}</span>}
       <label>
         SHA-256 (optional)
-        <input value={sha} onChange={(e) => { setSha(e.target.value); setError(null); }} disabled={disabled || starting}
+        <input value={sha} onChange={(e) => { setSha(e.target.value); setError(null); }} disabled={starting}
           spellCheck={false} autoComplete="off" placeholder="64 hex digits: checked before the image is kept" />
       </label>
       {error && <p className="error small" role="alert">{error}</p>}
       <div className="form-actions">
-        <button type="submit" className="btn primary" disabled={disabled || starting || !url.trim()}>
+        <button type="submit" className="btn primary" disabled={starting || !url.trim()}>
           {starting ? 'Starting…' : 'Download'}
         </button>
       </div>

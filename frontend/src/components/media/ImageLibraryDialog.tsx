@@ -77,8 +77,8 @@ export function ImageLibraryDialog(p: Props) {
                   aria-pressed={source === 'url'} onClick={() => setSource('url')}>From a URL</button>
               </div>
               {source === 'upload'
-                ? <UploadForm disabled={p.enabled === null} onUpload={p.transfers.upload} />
-                : <DownloadForm disabled={p.enabled === null} onDownload={p.transfers.download} />}
+                ? <UploadForm onUpload={p.transfers.upload} />
+                : <DownloadForm onDownload={p.transfers.download} />}
             </>
           )}
           {outcome && !transfer && <OutcomeLine {...outcome} />}

@@ -66,9 +66,12 @@ export function MediaPanel({ account }: { account: Account }) {
     else void toggle(device);
   }
 
+  const { probe } = lib;
   useEffect(() => {
-    if (open) void refresh();
-  }, [open, refresh]);
+    if (!open) return;
+    void refresh();
+    void probe();
+  }, [open, refresh, probe]);
 
   const mounted = lib.mounted;
   const diskOn = lib.devices ? lib.devices.disk : null;

@@ -3,12 +3,11 @@ import { errorText } from '../../lib/api';
 import { parseSha256, uploadNameError } from '../../lib/media';
 
 interface Props {
-  disabled: boolean;
   onUpload: (file: File, sha256: string) => Promise<void>;
 }
 
 /** Pick an .iso on this computer and send it (POST /api/download/file). */
-export function UploadForm({ disabled, onUpload }: Props) {
+export function UploadForm({ onUpload }: Props) {
   const [file, setFile] = useState<File | null>(null);
   const [sha, setSha] = useState('');
   const [error, setError] = useState<string | null>(null);
@@ -41,17 +40,17 @@ export function UploadForm({ disabled, onUpload }: Props) {
     <form className="add-form" onSubmit={submit} aria-label="Upload an image">
       <label>
         ISO image
-        <input ref={input} type="file" accept=".iso,application/x-iso9660-image" disabled={disabled}
+        <input ref={input} type="file" accept=".iso,application/x-iso9660-image"
           onChange={(e) => { setFile(e.target.files?.[0] ?? null); setError(null); }} />
       </label>
       <label>
         SHA-256 (optional)
-        <input value={sha} onChange={(e) => { setSha(e.target.value); setError(null); }} disabled={disabled}
+        <input value={sha} onChange={(e) => { setSha(e.target.value); setError(null); }}
           spellCheck={false} autoComplete="off" placeholder="64 hex digits: checked before the image is kept" />
       </label>
       {error && <p className="error small" role="alert">{error}</p>}
       <div className="form-actions">
-        <button type="submit" className="btn primary" disabled={disabled || starting || !file}>Upload</button>
+        <button type="submit" className="btn primary" disabled={starting || !file}>Upload</button>
       </div>
     </form>
   );

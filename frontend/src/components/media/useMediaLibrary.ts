@@ -19,6 +19,8 @@ export interface MediaLibrary {
   forbidden: boolean;
   loadError: string | null;
   refresh: () => Promise<void>;
+  /** Re-asks whether /data takes new files. */
+  probe: () => Promise<void>;
 }
 
 /** The image list, the mounted image and the USB devices, polled while the tab is visible. */
@@ -61,14 +63,25 @@ export function useMediaLibrary(manage: boolean): MediaLibrary {
       mountedP,
       listImages().then((l) => alive.current && setImages(l), note),
       getVirtualDevices().then((d) => alive.current && setDevices(d), note),
-      transfersEnabled().then((x) => alive.current && setEnabled(x), note),
     ]);
     if (alive.current) setLoadError(errors.length ? errors[0] : null);
+  }, [manage]);
+
+  // The probe creates and deletes a file in /data: asked on demand, not polled (SD card wear).
+  const probe = useCallback(async () => {
+    if (!manage) return;
+    try {
+      const x = await transfersEnabled();
+      if (alive.current) setEnabled(x);
+    } catch {
+      /* left unknown; the forms stay usable and the server still refuses what it cannot store */
+    }
   }, [manage]);
 
   useEffect(() => {
     alive.current = true;
     void refresh();
+    void probe();
     const timer = setInterval(() => !document.hidden && void refresh(), MEDIA_POLL_MS);
     const onVis = () => !document.hidden && void refresh();
     document.addEventListener('visibilitychange', onVis);
@@ -77,7 +90,7 @@ export function useMediaLibrary(manage: boolean): MediaLibrary {
       clearInterval(timer);
       document.removeEventListener('visibilitychange', onVis);
     };
-  }, [refresh]);
+  }, [refresh, probe]);
 
-  return { images, mounted, mountedError, devices, enabled, forbidden, loadError, refresh };
+  return { images, mounted, mountedError, devices, enabled, forbidden, loadError, refresh, probe };
 }

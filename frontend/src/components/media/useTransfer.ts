@@ -6,6 +6,7 @@ import {
 } from '../../lib/media';
 
 export const STATUS_POLL_MS = 1000;
+export const OUTCOME_SHOWN_MS = 15_000;
 
 /** The one transfer the server runs at a time, as this page sees it. */
 export type Transfer =
@@ -24,7 +25,6 @@ export interface Transfers {
   download: (url: string, name: string, sha256: string) => Promise<void>;
   cancel: () => Promise<void>;
   cancelling: boolean;
-  clearOutcome: () => void;
 }
 
 const nameOfUrl = (url: string) => {
@@ -160,7 +160,12 @@ export function useTransfer(active: boolean, onFinished: () => void): Transfers 
     }
   }, []);
 
-  const clearOutcome = useCallback(() => setOutcome(null), []);
+  // Good news fades; a failure stays until the next transfer.
+  useEffect(() => {
+    if (!outcome || outcome.tone === 'error') return;
+    const t = setTimeout(() => setOutcome(null), OUTCOME_SHOWN_MS);
+    return () => clearTimeout(t);
+  }, [outcome]);
 
-  return { transfer, outcome, upload: startUpload, download: startDl, cancel, cancelling, clearOutcome };
+  return { transfer, outcome, upload: startUpload, download: startDl, cancel, cancelling };
 }
