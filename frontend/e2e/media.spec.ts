@@ -261,8 +261,9 @@ test('download by URL: progress, cancel, a bad checksum, success; flash after CD
     // before it starts, and the page shows (and can cancel) the other transfer
     await data(api.post('/api/download/image', { data: { file: `${url}/stall/other.iso` } }));
     await upload(dialog, 'late.iso', makeIso('LATE'));
-    await expect(dialog.getByRole('alert')).toHaveText('Another transfer is in progress. Try again when it has finished.');
     await expect(transfer).toContainText('Downloading other.iso');
+    await expect(dialog.getByTestId('transfer-outcome')).toHaveText('Another transfer is in progress. Try again when it has finished.');
+    expect(await images()).not.toContain('/data/late.iso');
     await dialog.getByRole('button', { name: 'Cancel download' }).click();
     await expect(dialog.getByTestId('transfer-outcome')).toHaveText('Download cancelled.');
 

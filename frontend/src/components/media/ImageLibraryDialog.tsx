@@ -81,7 +81,7 @@ export function ImageLibraryDialog(p: Props) {
                 : <DownloadForm onDownload={p.transfers.download} />}
             </>
           )}
-          {outcome && !transfer && <OutcomeLine {...outcome} />}
+          {outcome && <OutcomeLine {...outcome} />}
         </div>
       </div>
 

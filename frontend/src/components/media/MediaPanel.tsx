@@ -100,7 +100,7 @@ export function MediaPanel({ account }: { account: Account }) {
           {!open && transfers.transfer && (
             <TransferProgress transfer={transfers.transfer} onCancel={transfers.cancel} cancelling={transfers.cancelling} />
           )}
-          {!open && transfers.outcome && !transfers.transfer && <OutcomeLine {...transfers.outcome} />}
+          {!open && transfers.outcome && <OutcomeLine {...transfers.outcome} />}
           <UsbToggles devices={lib.devices} busy={switching} disabled={!!busy} onToggle={askToggle} />
           {!open && (busy || error || lib.loadError) && (
             <p className="media-status small" aria-live="polite">

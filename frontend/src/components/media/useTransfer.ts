@@ -20,7 +20,7 @@ export interface Outcome { tone: Tone; text: string }
 export interface Transfers {
   transfer: Transfer | null;
   outcome: Outcome | null;
-  /** Starts an upload; throws (to the form) if the server is busy with another transfer. */
+  /** Starts an upload (refused in `outcome` if the server is busy with another transfer). */
   upload: (file: File, sha256: string) => Promise<void>;
   download: (url: string, name: string, sha256: string) => Promise<void>;
   cancel: () => Promise<void>;
@@ -113,8 +113,10 @@ export function useTransfer(active: boolean, onFinished: () => void): Transfers 
     // still sending then sees a reset connection rather than the answer: ask first.
     const running = await transferStatus();
     if (running.status === 'in_progress') {
-      track(null); // show it
-      throw new Error('Another transfer is in progress. Try again when it has finished.');
+      // Said beside the other transfer, which replaces the form: an error in the form would vanish with it.
+      setOutcome({ tone: 'error', text: 'Another transfer is in progress. Try again when it has finished.' });
+      track(null);
+      return;
     }
     const startedAt = performance.now();
     setTransfer({ kind: 'upload', name: file.name, loaded: 0, total: file.size, startedAt });
