@@ -35,7 +35,7 @@ def parse(raw: bytes, sizes: list[int]) -> list[object]:
     merged: list[object] = []
     for event in events:  # data arrives in pieces; join them to compare
         if isinstance(event, Data) and merged and isinstance(merged[-1], Data):
-            merged[-1] = Data(merged[-1].data + event.data)
+            merged[-1] = Data(bytes(merged[-1].data) + bytes(event.data))
         else:
             merged.append(event)
     return merged
@@ -61,6 +61,34 @@ def test_parts_in_any_chunking() -> None:
     rng = random.Random(2)
     for sizes in ([], [1] * 300, [len(BOUNDARY) + 3] * 40, [rng.randrange(1, 5000) for _ in range(30)]):
         assert parse(raw, sizes) == expected
+
+
+def test_every_split_near_the_delimiter() -> None:
+    """Two and three chunks cut at every place around the closing delimiter and its near-misses."""
+    payload = b"x\r\n--" + BOUNDARY[:-1] + b"y\r\n-\r\n--" + BOUNDARY[:5] + b"z" * 40
+    raw = body((b'Content-Disposition: form-data; name="file"; filename="f.iso"', payload))
+    expected = [Part("file", "f.iso"), Data(payload), PartEnd()]
+    start = raw.index(payload)
+    cuts = range(start - 2, len(raw) + 1)
+    for first in cuts:
+        assert parse(raw, [first]) == expected, first
+        for second in range(first, min(first + len(BOUNDARY) + 8, len(raw) + 1)):
+            assert parse(raw, [first, second - first]) == expected, (first, second)
+
+
+def test_large_chunks_are_handed_on_without_a_copy() -> None:
+    parser = MultipartParser(BOUNDARY)
+    head = b"--" + BOUNDARY + b'\r\nContent-Disposition: form-data; name="file"; filename="f.iso"\r\n\r\n'
+    assert parser.feed(head) == [Part("file", "f.iso")]
+    chunk = bytes(range(256)) * 1024
+    events = parser.feed(chunk)
+    assert [type(e) for e in events] == [Data]
+    data = events[0].data
+    assert isinstance(data, memoryview) and data.obj is chunk  # a view of the chunk, not a copy
+    assert data == chunk[: len(chunk) - len(BOUNDARY) - 3]  # the rest may begin the delimiter
+    last = parser.feed(chunk + b"\r\n--" + BOUNDARY + b"--\r\n")
+    assert b"".join(bytes(e.data) for e in last if isinstance(e, Data)) == chunk[-len(BOUNDARY) - 3 :] + chunk
+    assert last[-1] == PartEnd() and parser.done
 
 
 def test_bad_bodies() -> None:

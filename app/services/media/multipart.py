@@ -1,7 +1,9 @@
 """An incremental multipart/form-data parser: bytes in, events out, nothing buffered beyond a few KiB.
 
 Uploads of many GiB stream through it: part data is handed on as it arrives, only the last
-``len(delimiter) - 1`` bytes are held back (they might be the start of the next boundary).
+``len(delimiter) - 1`` bytes are held back (they might be the start of the next boundary). Inside a
+part's body the common case (a large chunk, a few held-back bytes) copies nothing: the chunk is
+searched in place and its data handed on as memoryviews of it, so a chunk fed must not change after.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ class Part:
 
 @dataclass(frozen=True)
 class Data:
-    data: bytes
+    data: bytes | memoryview  # a view of a chunk fed in, or bytes when it spans two chunks
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,56 @@ class MultipartParser:
         events: list[Event] = []
         if self._state == "end":
             return events
-        self._buffer += chunk
+        if self._state == "body" and len(self._buffer) < len(self._delimiter):
+            rest = self._body(chunk, events)
+            if rest is None:
+                return events
+            self._state = "delimiter"
+            self._buffer += rest  # what follows the part: a few bytes, unless more parts come
+        else:
+            self._buffer += chunk
+        return self._parse(events)
+
+    def _body(self, chunk: bytes, events: list[Event]) -> memoryview | None:
+        """Inside a body with only the held-back bytes buffered: ``chunk``'s data as views of it, without
+        copying it into the buffer. The rest of ``chunk`` after the delimiter when the part ends there."""
+        delimiter, buffer = self._delimiter, self._buffer
+        keep = len(delimiter) - 1
+        view = memoryview(chunk)
+        if buffer:  # a delimiter may start in the held-back bytes and end in this chunk
+            held = len(buffer)
+            joined = bytes(buffer) + chunk[:keep]
+            index = joined.find(delimiter)
+            if index >= 0:
+                if index:
+                    events.append(Data(joined[:index]))
+                events.append(PartEnd())
+                buffer.clear()
+                return view[index + len(delimiter) - held :]
+        index = chunk.find(delimiter)
+        if index >= 0:
+            if buffer:
+                events.append(Data(bytes(buffer)))
+            if index:
+                events.append(Data(view[:index]))
+            events.append(PartEnd())
+            buffer.clear()
+            return view[index + len(delimiter) :]
+        if len(chunk) < keep:  # a tiny chunk: hold back the last ``keep`` bytes of both
+            buffer += chunk
+            if len(buffer) > keep:
+                events.append(Data(bytes(buffer[:-keep])))
+                del buffer[:-keep]
+            return None
+        if buffer:
+            events.append(Data(bytes(buffer)))
+        if len(chunk) > keep:
+            events.append(Data(view[: len(chunk) - keep]))
+        buffer[:] = view[len(chunk) - keep :]
+        return None
+
+    def _parse(self, events: list[Event]) -> list[Event]:
+        """The general case, on the buffer: preamble, boundaries, headers, and bodies that began in it."""
         buffer, delimiter = self._buffer, self._delimiter
         while True:
             if self._state in ("preamble", "body"):

@@ -22,8 +22,9 @@ import ssl
 import tempfile
 import threading
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal
+from typing import Literal
 from urllib.parse import unquote, urljoin, urlsplit
 
 import msgspec
@@ -41,12 +42,16 @@ DOWNLOAD_PREFIX = ".nanokvm-download-"
 UPLOAD_PREFIX = ".nanokvm-upload-"
 NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 SHA256 = re.compile(r"^[0-9A-Fa-f]{64}$")
-WRITE_BATCH = 1 << 20  # upload bytes gathered before one write in a worker thread
+WRITE_BATCH = 1 << 20  # upload bytes gathered per writev in a worker thread (one in flight, one gathering)
+IOV_MAX = 1024  # buffers per writev (Linux's limit)
+SMALL_PART = 64 << 10  # upload pieces smaller than this are copied together before a write
+HEAD_BYTES = iso.MAGIC_OFFSET + len(iso.MAGIC)  # what the ISO 9660 check needs of the start
 READ_CHUNK = 1 << 20
 HTTP_TIMEOUT_SECONDS = 30.0
 MAX_REDIRECTS = 5
 CANCEL_WAIT_SECONDS = 10.0
 
+Chunk = bytes | bytearray | memoryview
 Status = Literal["idle", "in_progress", "success", "failed", "checksum_failed"]
 
 
@@ -79,39 +84,137 @@ def _fsync_dir(path: Path) -> None:
 
 
 class _TempImage:
-    """A temp file in /data, hashed and counted as it is written; ``commit`` renames it into place."""
+    """A temp file in /data, hashed and counted as it is written; ``commit`` renames it into place.
+
+    Writes, the commit and the discard run in worker threads and take turns (``_turn``): a discard
+    while a batch is still being written waits for it, and nothing is written after the discard.
+    """
 
     def __init__(self, directory: Path, prefix: str, want_sha256: str | None) -> None:
-        fd, name = tempfile.mkstemp(prefix=prefix, dir=directory)
+        self.fd, name = tempfile.mkstemp(prefix=prefix, dir=directory)
         self.path = Path(name)
-        self.file: IO[bytes] = os.fdopen(fd, "wb")
         self.sha256 = hashlib.sha256() if want_sha256 else None
         self.want_sha256 = want_sha256.lower() if want_sha256 else None
         self.head = bytearray()  # the first bytes, up to the ISO 9660 magic
         self.size = 0
+        self._turn = threading.Lock()
+        self._closed = False
 
-    def write(self, data: bytes) -> None:
-        if len(self.head) < iso.MAGIC_OFFSET + len(iso.MAGIC):
-            self.head += data[: iso.MAGIC_OFFSET + len(iso.MAGIC) - len(self.head)]
-        if self.sha256 is not None:
-            self.sha256.update(data)
-        self.file.write(data)
-        self.size += len(data)
+    def write(self, data: Chunk) -> None:
+        self.write_all([data])
+
+    def write_all(self, parts: list[Chunk]) -> None:
+        """Hash and write ``parts`` in one pass: one writev per IOV_MAX parts, no joining copy."""
+        with self._turn:
+            if self._closed:
+                raise OSError(errno.EBADF, "the upload was discarded")
+            for part in parts:
+                if len(self.head) < HEAD_BYTES:
+                    self.head += part[: HEAD_BYTES - len(self.head)]
+                if self.sha256 is not None:
+                    self.sha256.update(part)  # hashlib lets go of the GIL for large buffers
+            _write_all(self.fd, parts)
+            self.size += sum(map(len, parts))
 
     def checksum_ok(self) -> bool:
         return self.sha256 is None or self.sha256.hexdigest() == self.want_sha256
 
     def commit(self, target: Path) -> None:
-        self.file.flush()
-        os.fsync(self.file.fileno())
-        self.file.close()
-        self.path.replace(target)
+        with self._turn:
+            os.fsync(self.fd)
+            self._close()
+            self.path.replace(target)
         _fsync_dir(target.parent)
 
     def discard(self) -> None:
-        with contextlib.suppress(OSError):
-            self.file.close()
-        self.path.unlink(missing_ok=True)
+        with self._turn:
+            self._close()
+            self.path.unlink(missing_ok=True)
+
+    def _close(self) -> None:
+        if not self._closed:
+            self._closed = True  # first: a failing close must not leave the number open to a later write
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+
+
+def _write_all(fd: int, parts: list[Chunk]) -> None:
+    """Write every byte of ``parts``: writev may stop short (a full disk says ENOSPC on the next call)."""
+    views = [memoryview(part) for part in parts]
+    first = 0
+    while first < len(views):
+        written = os.writev(fd, views[first : first + IOV_MAX])
+        if written == 0:
+            raise OSError(errno.EIO, "the disk took no bytes")
+        while first < len(views) and written >= len(views[first]):
+            written -= len(views[first])
+            first += 1
+        if written:
+            views[first] = views[first][written:]
+
+
+class _BatchWriter:
+    """Hands an upload's data to a worker thread in batches of about WRITE_BATCH bytes, one batch in flight
+    while the event loop gathers the next: one thread hop per batch, not per chunk, and memory bounded by
+    two batches. Large pieces are kept as they came (views of the chunks, not copies); small ones are
+    copied together, so a client trickling bytes cannot make a batch of a million tiny parts."""
+
+    def __init__(self, temp: _TempImage) -> None:
+        self.temp = temp
+        self._batch: list[Chunk] = []
+        self._small = bytearray()
+        self._size = 0
+        self._flight: asyncio.Future[None] | None = None
+
+    def add(self, data: Chunk) -> None:
+        self._size += len(data)
+        if len(data) < SMALL_PART:
+            self._small += data
+            if len(self._small) >= SMALL_PART:
+                self._batch.append(self._small)
+                self._small = bytearray()
+            return
+        if self._small:
+            self._batch.append(self._small)
+            self._small = bytearray()
+        self._batch.append(data)
+
+    @property
+    def full(self) -> bool:
+        return self._size >= WRITE_BATCH
+
+    async def send(self) -> None:
+        """Wait for the batch in flight (its error is raised here), then start writing the gathered one."""
+        flight, self._flight = self._flight, None
+        if flight is not None:
+            await flight
+        if self._small:
+            self._batch.append(self._small)
+            self._small = bytearray()
+        if self._batch:
+            batch, self._batch, self._size = self._batch, [], 0
+            self._flight = asyncio.ensure_future(asyncio.to_thread(self.temp.write_all, batch))
+
+    async def finish(self) -> None:
+        """Everything gathered is written."""
+        await self.send()
+        await self.send()
+
+    def abandon(self) -> None:
+        """After a failure: the batch in flight may still fail; its error is not news."""
+        if self._flight is not None:
+            self._flight.add_done_callback(lambda f: f.cancelled() or f.exception())
+            self._flight = None
+
+
+@dataclass
+class _Upload:
+    """One browser upload's progress through its body."""
+
+    sha256sum: str | None
+    state: Literal["skip", "file", "done"] = "skip"  # skip: parts before the first ``file`` part
+    target: Path | None = None
+    writer: _BatchWriter | None = None
 
 
 class Transfers:
@@ -172,8 +275,8 @@ class Transfers:
         self.lock_file.unlink(missing_ok=True)
 
     def _progress(self, count: int) -> None:
-        with self._mutex:
-            self._done += count
+        # One writer at a time (the transfer lock); an int add under the GIL, read by status().
+        self._done += count
 
     def _begin(self, kind: Literal["upload", "download"], file: str, total: int | None) -> None:
         with self._mutex:
@@ -193,55 +296,26 @@ class Transfers:
         chunks: AsyncIterator[bytes],
     ) -> None:
         """Stream a multipart upload to /data/<filename>; disk work runs in worker threads."""
-        run = asyncio.to_thread
         if sha256sum is not None and not SHA256.match(sha256sum.strip()):
             raise ApiError(-1, "invalid sha256sum")
         boundary = boundary_of(content_type)
         if boundary is None:
             raise ApiError(-1, "invalid multipart data")
         self._acquire("upload")
-        temp: _TempImage | None = None
+        upload = _Upload(sha256sum.strip() if sha256sum else None)
         try:
             self._begin("upload", "", content_length)
-            parser = MultipartParser(boundary)
-            target: Path | None = None
-            state = "skip"  # skip (parts other than the first file), file, done
-            batch = bytearray()
-            async for chunk in chunks:
-                self._progress(len(chunk))
-                try:
-                    events = parser.feed(chunk)
-                except MultipartError:
-                    raise ApiError(-1, "invalid multipart data") from None
-                for event in events:
-                    if isinstance(event, Part):
-                        if event.name == "file" and state == "skip" and target is None:
-                            target = self._upload_target(event.filename)
-                            with self._mutex:
-                                self._file = target.name
-                            temp = await run(_TempImage, self.data, UPLOAD_PREFIX, sha256sum and sha256sum.strip())
-                            state = "file"
-                    elif isinstance(event, Data) and state == "file":
-                        batch += event.data
-                        if len(batch) >= WRITE_BATCH and temp is not None:
-                            await run(self._write, temp, bytes(batch))
-                            batch.clear()
-                    elif isinstance(event, PartEnd) and state == "file":
-                        state = "done"
-                if parser.done:
-                    break
-            if not parser.done:
-                raise ApiError(-1, "failed to read part")
-            if temp is None or target is None:
+            await self._receive(MultipartParser(boundary), chunks, upload)
+            if upload.writer is None or upload.target is None:
                 raise ApiError(-1, "no filename")
-            if batch:
-                await run(self._write, temp, bytes(batch))
+            await upload.writer.finish()
+            temp = upload.writer.temp
             if not iso.has_iso_magic(bytes(temp.head)):
                 raise ApiError(-1, "file is not a valid ISO image")
             if not temp.checksum_ok():
                 raise ApiError(-1, "checksum mismatch")
-            await run(self._commit, temp, target)
-            temp = None
+            await asyncio.to_thread(self._commit, temp, upload.target)
+            upload.writer = None
         except ApiError:
             raise
         except OSError as err:
@@ -249,10 +323,42 @@ class Transfers:
         except Exception as err:  # the client went away, the body was cut short or too large
             raise ApiError(-1, f"failed to read part: {err}") from None
         finally:
-            if temp is not None:
-                await run(temp.discard)
+            if upload.writer is not None:
+                upload.writer.abandon()
+                await asyncio.to_thread(upload.writer.temp.discard)  # waits for a write in flight
             self._finish("idle")
             self._release()
+
+    async def _receive(self, parser: MultipartParser, chunks: AsyncIterator[bytes], upload: _Upload) -> None:
+        """Feed the body to the parser and the first ``file`` part's data to the writer, to the body's end."""
+        async for chunk in chunks:
+            self._progress(len(chunk))
+            try:
+                events = parser.feed(chunk)
+            except MultipartError:
+                raise ApiError(-1, "invalid multipart data") from None
+            for event in events:
+                if isinstance(event, Data):
+                    if upload.state == "file" and upload.writer is not None:
+                        upload.writer.add(event.data)
+                elif isinstance(event, Part):
+                    if event.name == "file" and upload.state == "skip":
+                        await self._open_upload(upload, event.filename)
+                elif isinstance(event, PartEnd) and upload.state == "file":
+                    upload.state = "done"
+            if upload.writer is not None and upload.writer.full:
+                await upload.writer.send()
+            if parser.done:
+                return
+        raise ApiError(-1, "failed to read part")
+
+    async def _open_upload(self, upload: _Upload, filename: str | None) -> None:
+        upload.target = self._upload_target(filename)
+        with self._mutex:
+            self._file = upload.target.name
+        temp = await asyncio.to_thread(_TempImage, self.data, UPLOAD_PREFIX, upload.sha256sum)
+        upload.writer = _BatchWriter(temp)
+        upload.state = "file"
 
     def _upload_target(self, filename: str | None) -> Path:
         if not filename:
