@@ -48,7 +48,7 @@ KEY_A, KEY_B = 30, 48
 
 pytestmark = pytest.mark.skipif(not (OVERLAY / "etc/init.d/S95kvm").is_file(), reason="no overlay in this checkout")
 
-# Paths a board has and this guest must not (so they are ours to remove afterwards).
+# A board's own paths: set aside while the test runs (earlier modules' apps leave /etc/kvm), then put back.
 MADE = ("/etc/kvm", "/device_key", "/data", "/kvmapp", "/usr/lib/kvm", "/run/kvm", "/var/log/kvm.log")
 
 
@@ -170,29 +170,50 @@ class Client:
 # --- the board ----------------------------------------------------------------------------------
 
 
-def _install(artifact_path: pathlib.Path) -> list[pathlib.Path]:
-    """The overlay onto /, the artifact to /usr/lib/kvm; returns what was made (to remove later)."""
-    made: list[pathlib.Path] = []
-    for path in MADE:
-        assert not pathlib.Path(path).exists(), f"{path} exists in the guest before the overlay was installed"
-        made.append(pathlib.Path(path))
+@dataclass
+class Installed:
+    made: list[pathlib.Path]  # removed afterwards, last first
+    saved: list[tuple[pathlib.Path, pathlib.Path]]  # (path, where it was moved aside): put back afterwards
+
+    def set_aside(self, path: pathlib.Path) -> None:
+        """A board starts without it: earlier test modules' apps leave /etc/kvm (accounts) behind."""
+        if path.exists() or path.is_symlink():
+            aside = path.with_name(f"{path.name}.kt-before-overlay")
+            path.rename(aside)
+            self.saved.append((path, aside))
+
+    def undo(self) -> None:
+        for path in reversed(self.made):
+            if path.is_symlink() or path.is_file():
+                path.unlink()
+            elif path.is_dir():
+                shutil.rmtree(path)
+        for path, aside in reversed(self.saved):
+            aside.rename(path)
+
+
+def _install(artifact_path: pathlib.Path) -> Installed:
+    """The overlay onto /, the artifact to /usr/lib/kvm, on a root cleared of a board's own paths."""
+    installed = Installed([], [])
+    for name in (*MADE, "/var/log/kvm.log.1"):
+        installed.set_aside(pathlib.Path(name))
+        installed.made.append(pathlib.Path(name))
     for source in sorted(OVERLAY.rglob("*")):
         target = pathlib.Path("/") / source.relative_to(OVERLAY)
         if source.is_dir() and not source.is_symlink():
             if not target.exists():
                 target.mkdir(parents=True)
-                if target not in made:
-                    made.append(target)
+                installed.made.append(target)
             continue
-        assert not target.exists() and not target.is_symlink(), f"{target} exists in the guest"
+        installed.set_aside(target)
         if source.is_symlink():
             target.symlink_to(source.readlink())
         else:
             shutil.copy2(source, target)
-        made.append(target)
+        installed.made.append(target)
     PYZ.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(artifact_path, PYZ)
-    return made
+    return installed
 
 
 def _board_config() -> None:
@@ -231,7 +252,7 @@ def nanokvm() -> pathlib.Path | None:
 @pytest.fixture(scope="module")
 def board(atx: Any, gadget_modules: list[str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     assert not G0.exists(), "a g0 gadget was left over"
-    made = _install(artifact(tmp_path_factory.mktemp("dist")))
+    installed = _install(artifact(tmp_path_factory.mktemp("dist")))
     try:
         _board_config()
         atx.set_pull("power_led", "pull-up")  # LEDs off (active low)
@@ -247,13 +268,7 @@ def board(atx: Any, gadget_modules: list[str], tmp_path_factory: pytest.TempPath
         if G0.exists():
             _remove_g0()
         wait_for("the NanoKVM gadget gone from the host side", lambda: True if nanokvm() is None else None, 20)
-        for path in reversed(made):
-            if path.is_symlink() or path.is_file():
-                path.unlink()
-            elif path.is_dir():
-                shutil.rmtree(path)
-        pathlib.Path("/var/log/kvm.log.1").unlink(missing_ok=True)
-        shutil.rmtree(PYZ.parent, ignore_errors=True)
+        installed.undo()
 
 
 # --- tests (in order: each starts from where the one before left the board) ----------------------
