@@ -172,7 +172,7 @@ def rig(start_app: Callable[..., App], hid_gadget: tuple[UsbHost, kt_usb.Gadget]
     try:
         # A paste at the host's full polling rate outruns evdev's 64-event client buffer whenever this
         # reader is starved for a moment (TCG on a loaded machine); 50 ms per character still tests order.
-        with start_app(PORT, "hid:\n  paste_delay_ms: 50\n") as app:
+        with start_app(PORT, "hid:\n  pasteDelayMs: 50\n") as app:
             app.login()
             t1 = time.monotonic()
             from websockets.sync.client import connect
