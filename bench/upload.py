@@ -54,6 +54,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the checkout, for bench._common
 from app.services.media import iso
@@ -65,14 +66,18 @@ from bench._common import (
     busy_note,
     cpu_seconds,
     find_py_spy,
+    free_port,
     keep_log,
     pinned_cpus,
     print_stacks,
     run_bench,
     sample,
+    serve_asgi,
+    servers,
     spawn_pinned,
     stacks_file,
     start_app,
+    start_server,
     verdict,
 )
 
@@ -81,6 +86,8 @@ BLOCK = 1 << 20
 BOUNDARY = "----WebKitFormBoundaryx7KpQ2mZ9vLs4TbN"
 NAME = "bench.iso"
 COPY, COPY_HASHED, UPLOAD, UPLOAD_SUM = "copy", "copy + SHA-256", "upload", "upload + X-SHA256-Sum"
+CEILING = "ceiling (bare granian)"
+CEILING_NAME = "ceiling.bin"
 RSS_INTERVAL = 0.02  # s between RSS samples
 # Goals
 RATIO_GOAL = 0.7
@@ -144,11 +151,7 @@ def copy_main(source: Path, target: Path, hashed: bool) -> None:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
-    directory = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    fsync_dir(target.parent)
     seconds = time.perf_counter() - started
     cpu1 = os.times()
     cpu = cpu1.user + cpu1.system - cpu0.user - cpu0.system
@@ -187,7 +190,46 @@ def upload_main(url: str, token: str, source: Path, sha256: str | None) -> None:
         response.begin()
         body = response.read()
     seconds = time.perf_counter() - started
-    print(json.dumps({"seconds": seconds, "sent": sent, "status": response.status, "body": body.decode()}), flush=True)
+    result = {"seconds": seconds, "sent": sent, "framing": len(head) + len(tail), "status": response.status}
+    print(json.dumps({**result, "body": body.decode()}), flush=True)
+
+
+# --- the ceiling: granian without the app ----------------------------------------------------
+
+
+def serve_ceiling(port: int, directory: Path) -> None:
+    """A bare ASGI app served as ours is (``serve_asgi``): a POST's body goes as it comes to a temp file
+    in ``directory`` (no parsing, no checks, written from the event loop), fsync, rename, fsync the
+    directory; every request is answered ``{"code":0}``. What the server stack allows without the app."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["method"] == "POST":
+            fd, temp = tempfile.mkstemp(prefix=".bench-ceiling-", dir=directory)
+            try:
+                more = True
+                while more:
+                    message = await receive()
+                    view = memoryview(message.get("body", b""))
+                    while view:
+                        view = view[os.write(fd, view) :]
+                    more = message.get("more_body", False)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            Path(temp).replace(directory / CEILING_NAME)
+            fsync_dir(directory)
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": b'{"code":0}'})
+
+    serve_asgi(app, port)
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 # --- RSS -------------------------------------------------------------------------------------
@@ -275,10 +317,11 @@ def run_copy(source: Path, data: Path, hashed: bool, cpu: int | None, timeout: f
 
 
 def run_upload(
-    server: Server, token: str, source: Path, sha256: str, with_sum: bool, cpu: int | None, timeout: float
+    server: Server, token: str, source: Path, sha256: str, kind: str, cpu: int | None, timeout: float
 ) -> Run:
+    """One upload of ``kind`` (UPLOAD, UPLOAD_SUM, or CEILING to the bare server), checked and deleted."""
     argv = ["--upload", server.url, "--token", token, "--source", str(source)]
-    if with_sum:
+    if kind == UPLOAD_SUM:
         argv += ["--sha256", sha256]
     pid = server.process.pid
     cpu_before = cpu_seconds(pid)
@@ -286,20 +329,19 @@ def run_upload(
         process, err = spawn_pinned(__file__, argv, cpu, "bench-upload-client-")
         result = child_json(process, err, "the upload client", timeout)
     server_cpu = cpu_seconds(pid) - cpu_before
-    kind = UPLOAD_SUM if with_sum else UPLOAD
     answer = json.loads(str(result["body"])) if result["status"] == 200 else {}
     if answer.get("code") != 0:
         raise BenchError(f"{kind}: HTTP {result['status']} {str(result['body'])[:200]}")
-    stored = server_root(server) / "data" / NAME
+    data = server.log.parent / "root" / "data"
+    if kind == CEILING:  # the whole body, multipart framing and all
+        stored, expected = data / CEILING_NAME, int(str(result["sent"])) + int(str(result["framing"]))
+    else:
+        stored, expected = data / NAME, source.stat().st_size
     size = stored.stat().st_size
-    if size != source.stat().st_size or (not with_sum and sha256_of(stored) != sha256):
+    if size != expected or (kind == UPLOAD and sha256_of(stored) != sha256):
         raise BenchError(f"{kind}: the stored file differs from the source ({size} bytes)")
     stored.unlink()
-    return Run(kind, float(str(result["seconds"])), size, rss.samples, server_cpu)
-
-
-def server_root(server: Server) -> Path:
-    return server.log.parent / "root"
+    return Run(kind, float(str(result["seconds"])), source.stat().st_size, rss.samples, server_cpu)
 
 
 # --- profile ---------------------------------------------------------------------------------
@@ -314,7 +356,7 @@ def profile(server: Server, token: str, source: Path, sha256: str, cpu: int | No
     seconds = 6
 
     def load() -> Run:
-        return run_upload(server, token, source, sha256, False, cpu, timeout)
+        return run_upload(server, token, source, sha256, UPLOAD, cpu, timeout)
 
     # Every thread (-t, idle ones too): the event loop and the write worker both matter here.
     sampled = sample(spy, server.process.pid, seconds, rate, raw, cpu, timeout, load, ["-t"])
@@ -339,7 +381,7 @@ def print_table(runs: list[Run], size: int, rounds: int, drop_caches: bool, plac
         f"\nUpload of a {size / (1 << 20):.0f} MiB ISO image vs a plain copy on the same disk, {rounds} rounds;"
         f" page caches {caches}; {placement}"
     )
-    kinds = [COPY, COPY_HASHED, UPLOAD, UPLOAD_SUM]
+    kinds = [COPY, UPLOAD, CEILING, COPY_HASHED, UPLOAD_SUM]
     print(f"{'run':<24}{'median MB/s':>12}{'/ copy':>8}{'CPU s':>7}  MB/s per round")
     medians = {k: statistics.median(r.mb_s for r in runs if r.kind == k) for k in kinds}
     for kind in kinds:
@@ -348,7 +390,11 @@ def print_table(runs: list[Run], size: int, rounds: int, drop_caches: bool, plac
         ratio = medians[kind] / medians[COPY]
         rounds_text = " ".join(f"{r.mb_s:.0f}" for r in mine)
         print(f"{kind:<24}{medians[kind]:>12.0f}{ratio:>8.2f}{cpu:>7.2f}  {rounds_text}")
-    print("(CPU s: the copy process's, or the app's during the upload; the client's is not counted)")
+    print(
+        "(CPU s: the copy process's, or the server's during the upload; the client's is not counted."
+        f" The ceiling: a bare ASGI app on granian served as ours, writing the raw body with the same fsync"
+        f" and rename: the app reaches {medians[UPLOAD] / medians[CEILING]:.2f} of it)"
+    )
     uploads = [r for r in runs if r.kind in (UPLOAD, UPLOAD_SUM)]
     print(f"\nServer RSS during the uploads (VmRSS every {RSS_INTERVAL * 1000:.0f} ms), MiB")
     print(f"{'run':<24}{'start':>8}{'max':>8}{'end':>8}{'growth':>8}{'samples':>9}")
@@ -377,38 +423,44 @@ def bench(args: argparse.Namespace) -> None:
     size = args.size_mib << 20
     timeout = 60 + size / 20e6  # at 20 MB/s something is broken
     tmp = Path(tempfile.mkdtemp(prefix="bench-upload-"))
-    server: Server | None = None
     try:
-        server, token = start_app("app", tmp, server_cpu)
-        data = tmp / "root" / "data"
-        data.mkdir(parents=True, exist_ok=True)
-        placement = (
-            f"app and copy pinned to CPU {server_cpu}, upload client to CPU {client_cpu}"
-            if cpus
-            else "one CPU: app, copy and client share it"
-        )
-        print(f"app {server.url}, device root {tmp / 'root'}; {placement}", flush=True)
-        source = tmp / "source.iso"
-        sha256 = make_source(source, size)
-        runs: list[Run] = []
-        settle(args.drop_caches)
-        run_upload(server, token, source, sha256, False, client_cpu, timeout)  # warm-up, not counted
-        for _ in range(max(1, args.rounds)):
-            for with_sum in (False, True):
-                settle(args.drop_caches)
-                runs.append(run_copy(source, data, with_sum, server_cpu, timeout))
-                settle(args.drop_caches)
-                runs.append(run_upload(server, token, source, sha256, with_sum, client_cpu, timeout))
-            print(".", end="", flush=True)
-        print()
-        print_table(runs, size, max(1, args.rounds), args.drop_caches, placement)
-        if args.profile:
+        with servers() as started:
+            app, token = start_app("app", tmp, server_cpu)
+            started.append(app)
+            data = tmp / "root" / "data"
+            data.mkdir(parents=True, exist_ok=True)
+            port = free_port()
+            argv = [sys.executable, __file__, "--serve-ceiling", str(port), "--dir", str(data)]
+            ceiling = start_server("ceiling", argv, port, tmp / "ceiling.log", server_cpu)
+            started.append(ceiling)
+            placement = (
+                f"servers and copy pinned to CPU {server_cpu}, upload client to CPU {client_cpu}"
+                if cpus
+                else "one CPU: servers, copy and client share it"
+            )
+            print(f"app {app.url}, device root {tmp / 'root'}; {placement}", flush=True)
+            source = tmp / "source.iso"
+            sha256 = make_source(source, size)
             settle(args.drop_caches)
-            profile(server, token, source, sha256, client_cpu, timeout)
-        keep_log(tmp / "app.log")
+            for server, kind in ((app, UPLOAD), (ceiling, CEILING)):  # warm-ups, not counted
+                run_upload(server, token, source, sha256, kind, client_cpu, timeout)
+            runs: list[Run] = []
+            for _ in range(max(1, args.rounds)):
+                for kind in (COPY, UPLOAD, CEILING, COPY_HASHED, UPLOAD_SUM):
+                    settle(args.drop_caches)
+                    if kind in (COPY, COPY_HASHED):
+                        runs.append(run_copy(source, data, kind == COPY_HASHED, server_cpu, timeout))
+                    else:
+                        server = ceiling if kind == CEILING else app
+                        runs.append(run_upload(server, token, source, sha256, kind, client_cpu, timeout))
+                print(".", end="", flush=True)
+            print()
+            print_table(runs, size, max(1, args.rounds), args.drop_caches, placement)
+            if args.profile:
+                settle(args.drop_caches)
+                profile(app, token, source, sha256, client_cpu, timeout)
+            keep_log(tmp / "app.log")
     finally:
-        if server is not None:
-            server.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -421,12 +473,17 @@ def main() -> int:
     # Internal: the copy and the upload client run as their own pinned processes.
     parser.add_argument("--copy", nargs=2, type=Path, metavar=("SOURCE", "TARGET"), help=argparse.SUPPRESS)
     parser.add_argument("--hash", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-ceiling", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--upload", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--token", help=argparse.SUPPRESS)
     parser.add_argument("--source", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--sha256", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
+    if args.serve_ceiling:
+        serve_ceiling(args.serve_ceiling, args.dir)
+        return 0
     if args.copy:
         source, target = args.copy
         copy_main(source, target, args.hash)

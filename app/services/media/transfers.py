@@ -193,7 +193,8 @@ class _BatchWriter:
             self._small = bytearray()
         if self._batch:
             batch, self._batch, self._size = self._batch, [], 0
-            self._flight = asyncio.ensure_future(asyncio.to_thread(self.temp.write_all, batch))
+            # run_in_executor, not to_thread: a write needs no copy of the request's context
+            self._flight = asyncio.get_running_loop().run_in_executor(None, self.temp.write_all, batch)
 
     async def finish(self) -> None:
         """Everything gathered is written."""
