@@ -3,17 +3,20 @@
 ``.venv/bin/python bench/upload.py [--size-mib N] [--rounds N] [--drop-caches] [--profile]``
 
 1. Starts the real app (``python -m app``, the repo's server.yaml with ``board: sim``, loopback, a temp
-   device root ``<tmp>/root``) pinned to CPU 0, and logs in as admin/admin.
+   device root ``<tmp>/root``) and the ceiling (below), both pinned to CPU 0, and logs in as admin/admin.
 2. Writes the source image ``<tmp>/source.iso`` once: a valid ISO 9660 head (the primary volume
    descriptor, as app/services/media/iso.py checks it) and random padding up to ``--size-mib`` (1024 MiB),
    on the same file system as the device root's /data; its SHA-256 is computed once, untimed.
-3. ``--rounds`` (3) rounds, each of four timed runs:
+3. ``--rounds`` (3) rounds, each of five timed runs:
    * copy: a child process pinned to the server's CPU copies the source into /data the way the server
      writes an upload: read/write in 1 MiB blocks to a temp file, fsync, rename, fsync the directory.
    * upload: a client process pinned to CPU 1 sends ``POST /api/download/file`` over a real socket, the
      multipart body (a boundary shaped like Chrome's) streamed from disk (the part's bytes with
      sendfile, never held in memory), and reads the answer. Timed from connect to the last byte of the
      answer (the server's fsync and rename are in).
+   * ceiling: the same upload to a bare ASGI app on granian, served as ours (embedded, uvloop, pinned
+     like the app), that writes the raw body to a file with the same fsync and rename and checks
+     nothing: what the server stack allows without the app.
    * copy + SHA-256 and upload + X-SHA256-Sum: the same, hashing in the same pass (the server checks
      the sum). The issue's reference is the plain copy; the hashed copy is the like-for-like one.
    While an upload runs this process samples the server's ``VmRSS`` (/proc/<pid>/status) every 20 ms.
@@ -21,7 +24,7 @@
    and ``sync`` runs, so every run starts with no dirty pages. Page caches are NOT dropped by default
    (the source is read from the page cache by every run alike; dropping them disturbs everything else
    on a shared machine); ``--drop-caches`` (root) drops them before every run instead, so each side
-   reads the source from disk. One upload before the rounds warms the app up and is not counted.
+   reads the source from disk. One upload to each server before the rounds warms it up, not counted.
 4. Prints MB/s (10^6 bytes/s) per run, the medians, the ratios to the copy (goal >= 0.7), the CPU
    seconds (the copy's; the app's during an upload), and the RSS (start, max, end, growth over the
    start; goal: growth <= 16 MiB, i.e. flat: bounded by a few write batches, not by the file).
