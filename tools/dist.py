@@ -1,8 +1,16 @@
 #!/usr/bin/env python3
 """Build the one deployable artifact: ``dist/nanokvm-py.pyz``, a zipapp that runs the firmware app.
 
-    .venv/bin/python tools/dist.py [--output FILE] [--no-pyc]     # what `task dist` runs
-    .venv/bin/python tools/dist.py --native-deps                  # what the image must provide
+    .venv/bin/python tools/dist.py [--output FILE] [--no-pyc] [--version X.Y.Z]   # what `task dist` runs
+    .venv/bin/python tools/dist.py --native-deps                                 # what the image must provide
+
+Beside the archive go ``version`` (one line, X.Y.Z: the image installs it as ``/kvmapp/version``)
+and the update bundle ``nanokvm_X.Y.Z.tar.gz``, what the app's own update installs into ``/kvmapp``
+(spec 9; app/services/update/bundle.py): one directory ``nanokvm_X.Y.Z/`` with ``version``,
+``server/nanokvm-py.pyz`` (this archive, which the init script runs in preference to the image's)
+and ``system/init.d/S95nanokvm`` (the overlay's init script). The version is pyproject.toml's
+``[project] version`` unless ``--version`` gives one. The bundle is not signed here: signing is the
+release maintainer's step, with a key that never enters the repository (app/services/update/keys/).
 
 The archive holds the app (``app/``), the built frontend (``app/web/``, from ``frontend/dist``), and
 the app's pure-Python dependencies, copied from the distributions installed in the Python that runs
@@ -27,6 +35,7 @@ It runs with ``python3 nanokvm-py.pyz --config /etc/kvm/server.yaml`` (the same 
 from __future__ import annotations
 
 import argparse
+import gzip
 import importlib.metadata as metadata
 import io
 import json
@@ -34,6 +43,7 @@ import os
 import py_compile
 import re
 import sys
+import tarfile
 import tempfile
 import time
 import tomllib
@@ -43,10 +53,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 REPO = Path(__file__).resolve().parent.parent
-PROJECT = "nanokvm-py"
 DEFAULT_OUTPUT = REPO / "dist" / "nanokvm-py.pyz"
 FRONTEND = REPO / "frontend" / "dist"
 WEB_IN_ZIP = "app/web"  # app/api/frontend.py serves it from here when the app runs from the archive
+INIT_SCRIPT = REPO / "overlay" / "etc" / "init.d" / "S95nanokvm"
+# The update service takes only nanokvm_X.Y.Z.tar.gz, each part 1-5 digits (bundle.NAME_RE).
+VERSION_RE = re.compile(r"\d{1,5}\.\d{1,5}\.\d{1,5}")
 
 # Provided by the image (compiled for the board): distribution -> (import name, why the app needs it).
 NATIVE: dict[str, tuple[str, str]] = {
@@ -253,7 +265,7 @@ def _compile_all(entries: dict[str, bytes]) -> None:
             entries[arcname[:-3] + ".pyc"] = target.read_bytes()
 
 
-def build(output: Path, pyc: bool) -> tuple[Plan, dict[str, object]]:
+def build(output: Path, pyc: bool, version: str) -> tuple[Plan, dict[str, object]]:
     """Write the archive; returns the plan and what BUILD-INFO.json inside it says."""
     the_plan = plan()
     entries: dict[str, bytes] = {"__main__.py": MAIN}
@@ -263,7 +275,7 @@ def build(output: Path, pyc: bool) -> tuple[Plan, dict[str, object]]:
     for arcname, path in app_files():
         entries[arcname] = path.read_bytes()
     info: dict[str, object] = {
-        "app": metadata.version(PROJECT) if _installed(PROJECT) else "unknown",
+        "app": version,
         "built_with": sys.version.split()[0],
         "bundled": {name: dist.version for name, dist in sorted(the_plan.bundled.items())},
         "fallbacks": {name: why for name, why in FALLBACK.items() if name in the_plan.bundled},
@@ -279,10 +291,14 @@ def build(output: Path, pyc: bool) -> tuple[Plan, dict[str, object]]:
     return the_plan, info
 
 
+def _epoch() -> int:
+    """The date every entry carries: SOURCE_DATE_EPOCH, not before 1980-01-01 (the zip format's first day)."""
+    return max(int(os.environ.get("SOURCE_DATE_EPOCH", "315532800")), 315532800)
+
+
 def _write_zip(output: Path, entries: dict[str, bytes]) -> None:
     """Shebang + deflated zip, written to a temp file and renamed, so a half archive is never left."""
-    epoch = int(os.environ.get("SOURCE_DATE_EPOCH", "315532800"))  # 1980-01-01, the zip format's first day
-    stamp = time.gmtime(max(epoch, 315532800))[:6]
+    stamp = time.gmtime(_epoch())[:6]
     buffer = io.BytesIO()
     buffer.write(b"#!/usr/bin/env python3\n")
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
@@ -291,16 +307,73 @@ def _write_zip(output: Path, entries: dict[str, bytes]) -> None:
             item.compress_type = zipfile.ZIP_DEFLATED
             item.external_attr = 0o644 << 16
             archive.writestr(item, entries[arcname])
+    _publish(output, buffer.getvalue(), 0o755)  # an executable (shebang line) anyone may run
+
+
+def _publish(output: Path, data: bytes, mode: int) -> None:
+    """Write to a temp file beside ``output`` and rename it over, so a half file is never left."""
     output.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{output.name}-", dir=output.parent)
     try:
         with os.fdopen(fd, "wb") as file:
-            file.write(buffer.getvalue())
-        Path(tmp).chmod(0o755)  # an executable (shebang line) anyone may run
+            file.write(data)
+        Path(tmp).chmod(mode)
         Path(tmp).replace(output)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def project_version() -> str:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    return str(project["version"])
+
+
+def checked_version(version: str) -> str:
+    """``version`` if the update service would take a bundle of it (X.Y.Z, digits only); exits otherwise."""
+    if not VERSION_RE.fullmatch(version):
+        raise SystemExit(
+            f"version {version!r} cannot name an update bundle: it must be X.Y.Z, 1-5 digits each "
+            "(nanokvm_X.Y.Z.tar.gz); give one with --version"
+        )
+    return version
+
+
+def bundle_bytes(pyz: bytes, version: str, init_script: bytes) -> bytes:
+    """``nanokvm_<version>.tar.gz`` as the update service unpacks it: plain files and directories only,
+    owned by root, dated SOURCE_DATE_EPOCH, sorted, so the same inputs give the same bytes."""
+    top = f"nanokvm_{version}"
+    files = {
+        "version": (f"{version}\n".encode(), 0o644),
+        "server/nanokvm-py.pyz": (pyz, 0o755),
+        "system/init.d/S95nanokvm": (init_script, 0o755),
+    }
+    directories = sorted({str(d) for name in files for d in PurePosixPath(name).parents if str(d) != "."})
+    members: list[tuple[str, bytes | None, int]] = [(top, None, 0o755)]
+    members += [(f"{top}/{d}", None, 0o755) for d in directories]
+    members += [(f"{top}/{name}", data, mode) for name, (data, mode) in sorted(files.items())]
+    tar_buffer = io.BytesIO()
+    with tarfile.open(fileobj=tar_buffer, mode="w", format=tarfile.USTAR_FORMAT) as archive:
+        for name, data, mode in members:
+            item = tarfile.TarInfo(name)
+            item.mtime, item.mode, item.uname, item.gname = _epoch(), mode, "root", "root"
+            if data is None:
+                item.type = tarfile.DIRTYPE
+                archive.addfile(item)
+            else:
+                item.size = len(data)
+                archive.addfile(item, io.BytesIO(data))
+    packed = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=packed, mtime=_epoch()) as out:
+        out.write(tar_buffer.getvalue())
+    return packed.getvalue()
+
+
+def write_bundle(pyz: Path, version: str) -> Path:
+    """Write ``nanokvm_<version>.tar.gz`` beside ``pyz``; returns its path."""
+    output = pyz.with_name(f"nanokvm_{version}.tar.gz")
+    _publish(output, bundle_bytes(pyz.read_bytes(), version, INIT_SCRIPT.read_bytes()), 0o644)
+    return output
 
 
 def _minimum(specifiers: list[str]) -> str:
@@ -353,18 +426,23 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help=f"default: {DEFAULT_OUTPUT}")
     parser.add_argument("--no-pyc", action="store_true", help="sources only (smaller, slower first imports)")
     parser.add_argument("--native-deps", action="store_true", help="print what the image must provide, build nothing")
+    parser.add_argument("--version", help="X.Y.Z of the build and its update bundle; default: pyproject.toml's")
     args = parser.parse_args(argv)
     if args.native_deps:
         sys.stdout.write(native_text(native_table()))
         return 0
+    version = checked_version(args.version or project_version())
     started = time.monotonic()
-    the_plan, _info = build(args.output, pyc=not args.no_pyc)
+    the_plan, _info = build(args.output, pyc=not args.no_pyc, version=version)
     native = args.output.with_name("native-deps.txt")
     native.write_text(native_text(native_table(the_plan)), encoding="utf-8")
+    _publish(args.output.with_name("version"), f"{version}\n".encode(), 0o644)
+    bundle = write_bundle(args.output, version)
     size = args.output.stat().st_size
     print("bundled: " + ", ".join(f"{name} {dist.version}" for name, dist in sorted(the_plan.bundled.items())))
     print(f"pure fallbacks: {', '.join(sorted(FALLBACK))}; left out: {', '.join(sorted(the_plan.pruned))}")
     print(f"what the image must provide: {native}")
+    print(f"update bundle (sign it before publishing): {bundle}, {bundle.stat().st_size} bytes; version {version}")
     print(f"{args.output}: {size / 1024:.0f} KiB ({size} bytes), built in {time.monotonic() - started:.1f} s")
     return 0
 

@@ -1,6 +1,6 @@
 """The artifact as a board runs it: built once per session, started by an "image Python".
 
-``pyz``: ``tools/dist.py`` run into a temp directory (its output and the archive).
+``pyz``: ``tools/dist.py`` run into a temp directory (its output, the archive, its version and update bundle).
 ``image_python``: a ``python3`` wrapper that sees what a board's Python would: the standard library,
 the archive, and only the native packages ``tools/dist.py --native-deps`` says the image provides
 (symlinked from the venv into one directory). No venv site-packages, no checkout, no current
@@ -40,6 +40,16 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 class Artifact:
     path: Path
     build_output: str
+
+    @property
+    def version(self) -> str:
+        """X.Y.Z of the build (pyproject.toml's): ``version`` beside the archive, the image's /kvmapp/version."""
+        return self.path.with_name("version").read_text(encoding="utf-8").strip()
+
+    @property
+    def bundle(self) -> Path:
+        """The update bundle the same build wrote beside the archive (unsigned)."""
+        return self.path.with_name(f"nanokvm_{self.version}.tar.gz")
 
 
 @pytest.fixture(scope="session")

@@ -697,7 +697,7 @@ def fake_overlay(root: Path) -> Path:
     overlay = root / "overlay"
     (overlay / "etc" / "init.d").mkdir(parents=True)
     (overlay / "etc" / "kvm").mkdir()
-    script = overlay / "etc" / "init.d" / "S95kvm"
+    script = overlay / "etc" / "init.d" / "S95nanokvm"
     script.write_text("#!/bin/sh\n")
     script.chmod(0o755)
     (overlay / "etc" / "init.d" / "S50sshd").write_text("#!/bin/sh\n")
@@ -715,9 +715,13 @@ def test_post_build_installs_overlay_makes_state_dirs_and_keeps_ssh_off(tmp_path
     (target / "etc" / "init.d").mkdir(parents=True)
     (target / "etc" / "init.d" / "S50dropbear").write_text("#!/bin/sh\n")  # what Buildroot's dropbear installs
     (target / "etc" / "dropbear").symlink_to("/var/run/dropbear")  # ditto: host keys lost at each reboot
+    (target / "kvmapp").mkdir()
+    (target / "kvmapp" / "version").write_text("0.1.0\n")  # what kvm-app installs
     done = run_post_build(target, fake_overlay(tmp_path))
     assert done.returncode == 0, done.stderr
-    assert (target / "etc" / "init.d" / "S95kvm").stat().st_mode & 0o777 == 0o755
+    assert (target / "kvmapp" / "version").read_text() == "0.1.0\n"  # kept: the version the image reports
+    assert "warning" not in done.stderr
+    assert (target / "etc" / "init.d" / "S95nanokvm").stat().st_mode & 0o777 == 0o755
     assert stat.S_IMODE((target / "etc" / "kvm").stat().st_mode) == 0o700
     assert stat.S_IMODE((target / "data").stat().st_mode) == 0o755
     assert (target / "kvmapp").is_dir()
@@ -725,6 +729,21 @@ def test_post_build_installs_overlay_makes_state_dirs_and_keeps_ssh_off(tmp_path
     assert (target / "etc" / "kvm" / "ssh_stop").is_file()
     dropbear = target / "etc" / "dropbear"
     assert dropbear.is_dir() and not dropbear.is_symlink() and not any(dropbear.iterdir())
+
+
+def test_kvm_app_installs_the_version_dist_wrote() -> None:
+    """/kvmapp/version comes from the same `task dist` run as the archive (dist/version)."""
+    mk = (TREE / "package" / APP_PACKAGE / f"{APP_PACKAGE}.mk").read_text(encoding="utf-8")
+    assert "$(INSTALL) -D -m 0644 $(@D)/version $(TARGET_DIR)/kvmapp/version" in mk
+    assert "$(wildcard $(KVM_APP_SITE)/version)" in mk  # a missing one stops the build at its start
+
+
+def test_post_build_warns_when_the_image_has_no_app_version(tmp_path: Path) -> None:
+    target = tmp_path / "target"
+    target.mkdir()
+    done = run_post_build(target, fake_overlay(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "no /kvmapp/version" in done.stderr
 
 
 @pytest.mark.parametrize(

@@ -57,7 +57,7 @@ def shellcheck() -> str:
 
 def test_shellcheck() -> None:
     scripts = shell_scripts()
-    assert {p.name for p in scripts} >= {"S02kvm-firstboot", "S03kvm-gadget", "S50sshd", "S95kvm"}
+    assert {p.name for p in scripts} >= {"S02kvm-firstboot", "S03kvm-gadget", "S50sshd", "S95nanokvm"}
     done = subprocess.run(
         [shellcheck(), "--shell=sh", "--external-sources", *map(str, scripts)],
         capture_output=True,
@@ -82,7 +82,9 @@ def test_the_overlay_layout() -> None:
         assert path.read_bytes().startswith(b"#!/bin/sh\n"), path
         if path.is_symlink():
             assert path.resolve().parent == INIT.resolve(), path  # stays inside the overlay
-    assert (INIT / "S95nanokvm").resolve() == (INIT / "S95kvm").resolve()  # the name the app restarts itself with
+    # one app script, under the name the app restarts itself with (a second name would start it twice at boot)
+    assert (INIT / "S95nanokvm").is_file() and not (INIT / "S95nanokvm").is_symlink()
+    assert [p.name for p in INIT.iterdir() if p.name.startswith("S95")] == ["S95nanokvm"]
     assert (OVERLAY / "etc/kvm/ssh_stop").is_file()  # SSH off by default
     # no secret and nothing per device in the image: the device makes them
     shipped = {p.relative_to(OVERLAY).as_posix() for p in OVERLAY.rglob("*") if p.is_file()}
@@ -178,7 +180,7 @@ def board(request: pytest.FixtureRequest, tmp_path: Path, pyz: Artifact, image_p
     board = Board(request.param, root, env)
     yield board
     if (root / "run/kvm/kvm.pid").exists():
-        board.run("S95kvm", "stop")
+        board.run("S95nanokvm", "stop")
     for group in board.groups:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(group, signal.SIGKILL)
@@ -235,18 +237,18 @@ def test_the_app_is_started_supervised_and_stopped(board: Board, figures: list[s
     (board.root / "var/log").mkdir(parents=True)
     (board.root / "var/log/kvm.log").write_text("old line\n" * 200)  # 1.8 KB: rotated at 1 KB
     board.env["KVM_LOG_MAX_KB"] = "1"
-    assert board.run("S95kvm", "status").returncode == 3
+    assert board.run("S95nanokvm", "status").returncode == 3
 
-    done = board.run("S95kvm", "start")
+    done = board.run("S95nanokvm", "start")
     assert done.returncode == 0, done.stderr
     wait_for(lambda: httpx.get(f"{url}/", timeout=1).status_code == 200, 60, "the app", board)
     with httpx.Client(base_url=url, timeout=30) as client:
         answer = client.post("/api/auth/login", json={"username": "admin", "password": encrypt("admin")}).json()
         assert answer["code"] == 0
-    status = board.run("S95kvm", "status")
+    status = board.run("S95nanokvm", "status")
     assert status.returncode == 0 and "running" in status.stdout
     supervisor, app = board.pid("kvm.pid"), board.pid("kvm-app.pid")
-    assert board.run("S95kvm", "start").stdout.strip() == "kvm: already running"
+    assert board.run("S95nanokvm", "start").stdout.strip() == "kvm: already running"
     assert board.pid("kvm.pid") == supervisor
     assert (board.root / "var/log/kvm.log.1").read_text().startswith("old line\n")
     assert "old line" not in board.log()
@@ -269,7 +271,7 @@ def test_the_app_is_started_supervised_and_stopped(board: Board, figures: list[s
 
     # restart: a new supervisor and app
     app = board.pid("kvm-app.pid")
-    done = board.run("S95kvm", "restart")
+    done = board.run("S95nanokvm", "restart")
     assert done.returncode == 0, done.stderr
     assert not alive(supervisor) and not alive(app)
     wait_for(lambda: httpx.get(f"{url}/", timeout=1).status_code == 200, 60, "the app after restart", board)
@@ -277,15 +279,15 @@ def test_the_app_is_started_supervised_and_stopped(board: Board, figures: list[s
 
     # stop: nothing left behind
     supervisor, app = board.pid("kvm.pid"), board.pid("kvm-app.pid")
-    done = board.run("S95kvm", "stop")
+    done = board.run("S95nanokvm", "stop")
     assert done.returncode == 0 and done.stdout.strip() == "kvm: stopped", done.stderr
     assert not alive(supervisor) and not alive(app)
     assert board.leftovers() == []
     assert not (board.root / "run/kvm/kvm.pid").exists() and not (board.root / "run/kvm/kvm-app.pid").exists()
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{url}/", timeout=2)
-    assert board.run("S95kvm", "status").returncode == 3
-    assert board.run("S95kvm", "stop").stdout.strip() == "kvm: not running"
+    assert board.run("S95nanokvm", "status").returncode == 3
+    assert board.run("S95nanokvm", "stop").stdout.strip() == "kvm: not running"
     assert "Traceback" not in board.log()
 
 
@@ -293,12 +295,12 @@ def test_a_failing_app_is_retried_with_growing_pauses_and_stops_at_once(board: B
     failing = tmp_path / "failing.py"
     failing.write_text("import sys\nprint('cannot start', flush=True)\nsys.exit(3)\n")
     board.env["KVM_APP"] = str(failing)
-    assert board.run("S95kvm", "start").returncode == 0
+    assert board.run("S95nanokvm", "start").returncode == 0
     wait_for(lambda: "again in 2 s" in board.log(), 20, "two failures", board)
     assert "the app exited (status 3)" in board.log() and "again in 1 s" in board.log()
-    assert board.run("S95kvm", "status").returncode == 0
+    assert board.run("S95nanokvm", "status").returncode == 0
     started = time.monotonic()
-    assert board.run("S95kvm", "stop").returncode == 0
+    assert board.run("S95nanokvm", "stop").returncode == 0
     assert time.monotonic() - started < 5  # the pause is cut short
     assert board.leftovers() == []
     assert board.log().rstrip().endswith("kvm: stopped")
@@ -306,9 +308,9 @@ def test_a_failing_app_is_retried_with_growing_pauses_and_stops_at_once(board: B
 
 def test_missing_app_is_a_clear_error(board: Board) -> None:
     board.env["KVM_APP"] = str(board.root / "nothing.pyz")
-    done = board.run("S95kvm", "start")
+    done = board.run("S95nanokvm", "start")
     assert done.returncode == 1 and "nothing.pyz is missing" in done.stderr
-    assert board.run("S95kvm", "bogus").returncode == 2
+    assert board.run("S95nanokvm", "bogus").returncode == 2
 
 
 def test_the_gadget_script(board: Board) -> None:

@@ -34,6 +34,11 @@ find "$target" -name .gitkeep -type f -exec rm -f {} +
 mkdir -p "$target/data" "$target/etc/kvm" "$target/kvmapp"
 chmod 0755 "$target/data" "$target/kvmapp"
 chmod 0700 "$target/etc/kvm"
+#    /kvmapp/version (installed by kvm-app, kept as it is) is the version the app reports; an update
+#    through the app replaces /kvmapp, version included.
+if [ ! -s "$target/kvmapp/version" ]; then
+	echo "post-build.sh: warning: no /kvmapp/version (kvm-app installs it): the app will report 1.0.0" >&2
+fi
 
 # 3. SSH is off until the admin turns it on: the app's switch runs
 #    /etc/init.d/S50sshd permanent_on|permanent_off, which removes or creates /etc/kvm/ssh_stop.

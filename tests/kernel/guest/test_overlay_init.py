@@ -2,7 +2,7 @@
 
 The overlay (``overlay/``) is installed onto the guest's own root (a tmpfs over the host's ``/``,
 so nothing reaches the host) and the artifact at ``/usr/lib/kvm/nanokvm-py.pyz``, as the image
-does; then ``/etc/init.d/S02kvm-firstboot start``, ``S03kvm-gadget start`` and ``S95kvm start``
+does; then ``/etc/init.d/S02kvm-firstboot start``, ``S03kvm-gadget start`` and ``S95nanokvm start``
 run with the board's paths. Checked from the outside only: dummy_hcd's host side enumerates the
 gadget's three HID devices and receives what the app pastes; the app answers HTTP on port 80 and
 logs in; a killed app is started again by the supervisor; the HTTPS switch makes the app restart
@@ -46,7 +46,7 @@ G0 = kt_usb.GADGETS / "g0"
 STARTUP_TIMEOUT = 180.0  # the app under TCG: 10-35 s, more on a loaded machine
 KEY_A, KEY_B = 30, 48
 
-pytestmark = pytest.mark.skipif(not (OVERLAY / "etc/init.d/S95kvm").is_file(), reason="no overlay in this checkout")
+pytestmark = pytest.mark.skipif(not (OVERLAY / "etc/init.d/S95nanokvm").is_file(), reason="no overlay in this checkout")
 
 # A board's own paths: set aside while the test runs (earlier modules' apps leave /etc/kvm), then put back.
 MADE = ("/etc/kvm", "/device_key", "/data", "/kvmapp", "/usr/lib/kvm", "/run/kvm", "/var/log/kvm.log")
@@ -260,7 +260,7 @@ def board(atx: Any, gadget_modules: list[str], tmp_path_factory: pytest.TempPath
         yield
     finally:
         if pathlib.Path("/run/kvm/kvm.pid").exists():
-            init("S95kvm", "stop")
+            init("S95nanokvm", "stop")
         for pid in app_processes():
             os.kill(pid, signal.SIGKILL)
         if G0.exists():
@@ -290,14 +290,14 @@ def test_firstboot_and_the_gadget(board: None) -> None:
 
 
 def test_the_app_starts_and_types_on_the_host(board: None) -> None:
-    done = init("S95kvm", "start")
+    done = init("S95nanokvm", "start")
     assert done.returncode == 0, done.stderr
     api = Client(80)
     print(f"the app answered on port 80 after {api.wait():.1f} s")
     api.login()
     info = api.ok("GET", "/api/vm/info")
     assert info["deviceKey"] == pathlib.Path("/device_key").read_text().strip()
-    status = init("S95kvm", "status")
+    status = init("S95nanokvm", "status")
     assert status.returncode == 0 and "running (app PID" in status.stdout
     assert len(app_processes()) == 1
     dev = nanokvm()
@@ -345,11 +345,11 @@ def test_the_https_switch_restarts_the_app_through_S95nanokvm(board: None) -> No
 
 def test_stop_leaves_nothing_and_the_gadget_goes(board: None) -> None:
     supervisor = int(pathlib.Path("/run/kvm/kvm.pid").read_text())
-    done = init("S95kvm", "stop")
+    done = init("S95nanokvm", "stop")
     assert done.returncode == 0 and done.stdout.strip() == "kvm: stopped", done.stderr
     assert app_processes() == []
     assert not alive(supervisor)
-    assert init("S95kvm", "status").returncode == 3
+    assert init("S95nanokvm", "status").returncode == 3
     for port in (80, 443):
         with pytest.raises(OSError):
             Client(port).send("GET", "/", timeout=3)
