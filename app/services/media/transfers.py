@@ -371,13 +371,6 @@ class Transfers:
         return self.data / filename
 
     @staticmethod
-    def _write(temp: _TempImage, data: bytes) -> None:
-        try:
-            temp.write(data)
-        except OSError as err:
-            raise ApiError(-1, f"write failed: {_disk_error(err)}") from None
-
-    @staticmethod
     def _commit(temp: _TempImage, target: Path) -> None:
         try:
             temp.commit(target)
