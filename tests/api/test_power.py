@@ -186,7 +186,9 @@ def test_press_completes_when_the_client_goes_away(board: RunningApp, abandon: C
         wait_for(lambda: level(board, POWER_BUTTON) == "0", 3, "the press to end")
     assert time.monotonic() - started >= 1.4
     assert 1.3 <= trace.held <= 1.9, trace.held  # held the full 1500 ms, then released
-    assert press(admin, "reset", 100)["code"] == 0  # accepted only now that the first one ended
+    # Accepted once the first press has ended: the line drops a moment before the press lets go of
+    # the button's lock, so a press in that moment may still hear "busy" (-4) and none is made.
+    wait_for(lambda: press(admin, "reset", 100)["code"] == 0, 2, "the button to be free again")
     assert board.process.poll() is None
 
 
