@@ -146,6 +146,14 @@ class Board:
         out, err = process.communicate(timeout=timeout)
         return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
+    def shut_down(self) -> None:
+        """After a test: stop the supervisor if it runs, then kill whatever the script calls left."""
+        if (self.root / "run/kvm/kvm.pid").exists():
+            self.run("S95nanokvm", "stop")
+        for group in self.groups:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
+
     def leftovers(self) -> list[str]:
         """Processes still in the process groups of the script calls (supervisor, app, sleeps)."""
         found = []
@@ -179,11 +187,7 @@ def board(request: pytest.FixtureRequest, tmp_path: Path, pyz: Artifact, image_p
     }
     board = Board(request.param, root, env)
     yield board
-    if (root / "run/kvm/kvm.pid").exists():
-        board.run("S95nanokvm", "stop")
-    for group in board.groups:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(group, signal.SIGKILL)
+    board.shut_down()
 
 
 def sim_config(board: Board) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import tarfile
@@ -101,11 +100,7 @@ def board(tmp_path: Path, pyz: Artifact, image_python: Path) -> Iterator[Board]:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "KVM_ROOT": str(root), "KVM_PYTHON": str(image_python)}
     board = Board(["/bin/sh"], root, env)  # no KVM_APP: the script picks the app as on a board
     yield board
-    if (root / "run/kvm/kvm.pid").exists():
-        board.run("S95nanokvm", "stop")
-    for group in board.groups:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(group, signal.SIGKILL)
+    board.shut_down()
 
 
 def running_app(board: Board) -> str:
