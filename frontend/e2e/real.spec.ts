@@ -9,7 +9,6 @@ const NEW_PASSWORD = 'e2e-Secret-123';
 const VIEWER = 'watcher';
 const VIEWER_PASSWORD = 'viewer-Secret-1';
 const enc = (p: string) => encodeURIComponent(AES.encrypt(p, 'nanokvm-sipeed-2024').toString());
-const SHOT_DIR = process.env.E2E_SHOT_DIR ?? '/tmp';
 
 test('a wrong password shows an error', async ({ page }) => {
   await page.goto('/');
@@ -19,7 +18,7 @@ test('a wrong password shows an error', async ({ page }) => {
   await page.getByRole('button', { name: 'Log in' }).click();
   await expect(page.getByRole('alert')).toHaveText(/invalid username or password/i);
   await expect(page).toHaveURL(/#\/login$/);
-  await page.screenshot({ path: `${SHOT_DIR}/kvm-e2e-login-error.png` });
+  await page.screenshot({ path: test.info().outputPath('kvm-e2e-login-error.png') });
 });
 
 test('first login, forced password change, power on, log out', async ({ page }) => {
@@ -71,7 +70,7 @@ test('first login, forced password change, power on, log out', async ({ page }) 
   await expect(power).toBeEnabled({ timeout: 15_000 });
   await expect(page.getByText('Power pressed.')).toBeVisible();
   await expect(led).toHaveAttribute('data-state', 'on', { timeout: 20_000 });
-  await page.screenshot({ path: `${SHOT_DIR}/kvm-e2e-desktop.png` });
+  await page.screenshot({ path: test.info().outputPath('kvm-e2e-desktop.png') });
 
   // a viewer account for the next test (admin API, same cookie as the page)
   const created = await page.request.post('/api/auth/users', {
@@ -182,7 +181,7 @@ test('desktop: live video, keyboard, mouse, paste and the Caps Lock LED reach th
   await page.keyboard.type('hello');
   await expect.poll(async () => (await simHost(page)).text).toBe('hello');
   expect((await simHost(page)).leds & 2).toBe(0);
-  await page.screenshot({ path: `${SHOT_DIR}/kvm-e2e-typed.png` });
+  await page.screenshot({ path: test.info().outputPath('kvm-e2e-typed.png') });
 
   // 4. Caps Lock: the host answers with its LED report, the toolbar shows it
   const caps = page.getByTestId('kbd-led-caps');
@@ -214,18 +213,18 @@ test('desktop: live video, keyboard, mouse, paste and the Caps Lock LED reach th
   await expect(dialog.getByRole('alert')).toContainText(/at most 833/);
   await dialog.getByLabel('Text to paste').fill('Paste OK');
   await expect(dialog.getByLabel('Host keyboard layout')).toHaveValue('');
-  await page.screenshot({ path: `${SHOT_DIR}/kvm-e2e-paste-dialog.png` });
+  await page.screenshot({ path: test.info().outputPath('kvm-e2e-paste-dialog.png') });
   await dialog.getByRole('button', { name: 'Paste' }).click();
   await expect(dialog).toBeHidden({ timeout: 15_000 });
   await expect.poll(async () => (await simHost(page)).text).toContain('Paste OK');
 
   // 7. special keys: Ctrl+Alt+Del as one press and a release
   await page.getByRole('button', { name: /^Keys/ }).click();
-  await page.screenshot({ path: `${SHOT_DIR}/kvm-e2e-keys-menu.png` });
+  await page.screenshot({ path: test.info().outputPath('kvm-e2e-keys-menu.png') });
   await page.getByRole('menuitem', { name: 'Ctrl+Alt+Del' }).click();
   await expect(page.getByText('Sent Ctrl+Alt+Del')).toBeVisible();
   await expect.poll(async () => (await page.request.get('/api/sim/host').then((r) => r.json())).data.keysHeld).toBe(false);
-  await page.screenshot({ path: `${SHOT_DIR}/kvm-e2e-pasted.png` });
+  await page.screenshot({ path: test.info().outputPath('kvm-e2e-pasted.png') });
 });
 
 test('a viewer sees the power state but gets no buttons', async ({ page }) => {
@@ -246,7 +245,7 @@ test('a viewer sees the power state but gets no buttons', async ({ page }) => {
   await expect(page.getByRole('button', { name: /^Keys/ })).toHaveCount(0);
   await expect(page.getByText('View only')).toBeVisible();
   await expect(page.getByTestId('screen')).not.toHaveAttribute('tabindex', /.*/);
-  await page.screenshot({ path: `${SHOT_DIR}/kvm-e2e-viewer.png` });
+  await page.screenshot({ path: test.info().outputPath('kvm-e2e-viewer.png') });
   // the server agrees: a press is forbidden for this role
   const r = await page.request.post('/api/vm/gpio', { data: { type: 'power', duration: 100 } });
   expect(r.status()).toBe(403);

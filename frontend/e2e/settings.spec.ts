@@ -12,7 +12,6 @@ const OWNER_PASSWORDS = ['admin', 'e2e-Secret-123'];
 const ADMIN = { name: 'settings-admin', password: 'settings-Admin-1' };
 const VIEWER = { name: 'settings-viewer', password: 'settings-Viewer-1' };
 const USER = { name: 'settings-user', password: 'settings-User-1' };
-const SHOT_DIR = process.env.E2E_SHOT_DIR ?? '/tmp';
 const enc = (p: string) => encodeURIComponent(AES.encrypt(p, 'nanokvm-sipeed-2024').toString());
 
 type Envelope<T = unknown> = { code: number; msg: string; data: T };
@@ -90,7 +89,7 @@ test('admin: hostname and web title are applied', async ({ page }) => {
   await p.getByRole('button', { name: 'Save title' }).click();
   await said(page, 'Web title set to E2E Rack 7.');
   await expect(page).toHaveTitle('E2E Rack 7');
-  await page.screenshot({ path: `${SHOT_DIR}/kvm-e2e-settings-device.png`, fullPage: true });
+  await page.screenshot({ path: test.info().outputPath('kvm-e2e-settings-device.png'), fullPage: true });
   await page.reload();
   await expect(page).toHaveTitle('E2E Rack 7');
   await page.getByRole('button', { name: 'Back to desktop' }).click();
@@ -127,7 +126,7 @@ test('screen quality, frame rate and frame detect are applied and read back thro
   await p.getByRole('switch', { name: 'Frame detect' }).check();
   await said(page, 'Frame detect on.');
   expect((await api<{ enabled: boolean }>(page.request, 'GET', '/api/stream/mjpeg/detect')).data.enabled).toBe(true);
-  await page.screenshot({ path: `${SHOT_DIR}/kvm-e2e-settings-screen.png`, fullPage: true });
+  await page.screenshot({ path: test.info().outputPath('kvm-e2e-settings-screen.png'), fullPage: true });
 
   // a fresh page shows what the server uses, not what this page remembers
   await page.reload();
@@ -189,7 +188,7 @@ test('admin: the mouse jiggler switches on, changes mode and off', async ({ page
   expect(await jiggler()).toEqual({ enabled: true, mode: 'absolute' });
   await p.getByLabel('Jiggle with').selectOption('relative');
   await expect.poll(async () => (await jiggler()).mode).toBe('relative');
-  await page.screenshot({ path: `${SHOT_DIR}/kvm-e2e-settings-jiggler.png`, fullPage: true });
+  await page.screenshot({ path: test.info().outputPath('kvm-e2e-settings-jiggler.png'), fullPage: true });
   await sw.uncheck();
   await said(page, 'Mouse jiggler off.');
   expect((await jiggler()).enabled).toBe(false);
@@ -228,7 +227,7 @@ test('admin adds a viewer; the viewer sees no controls; role change, password re
   await form.getByLabel('Confirm password').fill(VIEWER.password);
   await form.getByRole('button', { name: 'Add user' }).click();
   await expect(form.locator('..').getByRole('alert')).toHaveText('username already exists');
-  await page.screenshot({ path: `${SHOT_DIR}/kvm-e2e-settings-users.png`, fullPage: true });
+  await page.screenshot({ path: test.info().outputPath('kvm-e2e-settings-users.png'), fullPage: true });
 
   // the viewer, in a browser of its own: video and state, no controls anywhere
   const v = await loginElsewhere(browser, baseURL, VIEWER);
@@ -248,7 +247,7 @@ test('admin adds a viewer; the viewer sees no controls; role change, password re
   await expect(v.page.getByTestId('screen-fps')).toHaveText('30 fps');
   await v.page.getByRole('tab', { name: 'Device' }).click();
   await expect(v.page.getByTestId('hostname')).not.toBeEmpty();
-  await v.page.screenshot({ path: `${SHOT_DIR}/kvm-e2e-settings-viewer.png`, fullPage: true });
+  await v.page.screenshot({ path: test.info().outputPath('kvm-e2e-settings-viewer.png'), fullPage: true });
   await v.page.getByRole('tab', { name: 'Your account' }).click();
   await expect(panel(v.page).getByTestId('account-user')).toHaveText(VIEWER.name);
   // the server agrees
@@ -316,7 +315,7 @@ test('a user changes what users may; a refusal reads "not allowed"; Wake-on-LAN'
     await said(up, 'Magic packet sent to 00:11:22:AA:BB:CC.');
     await expect(p.getByTestId('wol-00:11:22:AA:BB:CC')).toBeVisible();
     await expect(p.getByRole('button', { name: 'Rename' })).toHaveCount(0); // admin only
-    await up.screenshot({ path: `${SHOT_DIR}/kvm-e2e-settings-user-wol.png`, fullPage: true });
+    await up.screenshot({ path: test.info().outputPath('kvm-e2e-settings-user-wol.png'), fullPage: true });
 
     // a 403 from the server (say, the role changed meanwhile) shows as "not allowed"
     await up.getByRole('tab', { name: 'Screen' }).click();
@@ -362,6 +361,6 @@ test('time to first frame on localhost', async ({ page }) => {
   const median = sorted[1];
   console.log(`time to first frame (localhost, navigation to first decoded MJPEG frame): ${median} ms median of ${runs.join(', ')} ms`);
   test.info().annotations.push({ type: 'metric', description: `time to first frame (localhost): ${median} ms (median of 3 navigations: ${runs.join(', ')} ms)` });
-  await page.screenshot({ path: `${SHOT_DIR}/kvm-e2e-first-frame.png` });
+  await page.screenshot({ path: test.info().outputPath('kvm-e2e-first-frame.png') });
   expect(median).toBeLessThan(10_000);
 });
