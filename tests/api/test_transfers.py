@@ -218,6 +218,30 @@ def test_interrupted_upload_leaves_nothing(kvm: RunningApp) -> None:
         time.sleep(0.05)
 
 
+def test_cancelled_upload_is_not_kept_even_if_the_body_completes(kvm: RunningApp) -> None:
+    """Ours: the page tells the server to cancel before it aborts (a browser may go on sending)."""
+    client = kvm.login()
+    cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+    head = b'--B\r\nContent-Disposition: form-data; name="file"; filename="kept.iso"\r\n\r\n'
+    rest = b"\0" * (1 << 20) + b"\r\n--B--\r\n"
+    port = int(kvm.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(
+            b"POST /api/download/file HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=B\r\n"
+            + f"Cookie: {cookie}\r\nContent-Length: {len(head) + len(ISO) + len(rest)}\r\n\r\n".encode()
+            + head
+            + ISO
+        )
+        wait_status(client, "in_progress")
+        assert answer(client.post("/api/download/image/cancel"))["code"] == 0
+        sock.sendall(rest)  # the whole body arrives after all
+        reply = sock.recv(65536)
+    assert b'"upload cancelled"' in reply, reply
+    wait_status(client, "idle")
+    assert data_files(kvm) == []
+    assert not kvm.path(LOCK).exists()
+
+
 # --- download by URL -----------------------------------------------------------------------
 
 

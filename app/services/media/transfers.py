@@ -303,6 +303,7 @@ class Transfers:
         if boundary is None:
             raise ApiError(-1, "invalid multipart data")
         self._acquire("upload")
+        self._cancel.clear()
         upload = _Upload(sha256sum.strip() if sha256sum else None)
         try:
             self._begin("upload", "", content_length)
@@ -333,6 +334,8 @@ class Transfers:
     async def _receive(self, parser: MultipartParser, chunks: AsyncIterator[bytes], upload: _Upload) -> None:
         """Feed the body to the parser and the first ``file`` part's data to the writer, to the body's end."""
         async for chunk in chunks:
+            if self._cancel.is_set():  # POST /api/download/image/cancel: a browser's abort may lag
+                raise ApiError(-1, "upload cancelled")
             self._progress(len(chunk))
             try:
                 events = parser.feed(chunk)
@@ -413,8 +416,12 @@ class Transfers:
         return self.data / name
 
     def cancel(self) -> None:
+        """Ends the running download, or an upload at its next chunk (ours: NanoKVM cancels downloads only)."""
         thread = self._thread
         with self._mutex:
+            if self._kind == "upload":
+                self._cancel.set()
+                return
             running = self._kind == "download" and thread is not None and thread.is_alive()
         if not running or thread is None:
             raise ApiError(-1, "no cancellable download in progress")

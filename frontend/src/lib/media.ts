@@ -261,7 +261,12 @@ export class UploadCancelled extends Error {
 }
 
 export interface UploadProgress { loaded: number; total: number }
-export interface UploadHandle { done: Promise<void>; abort: () => void }
+export interface UploadHandle {
+  done: Promise<void>;
+  abort: () => void;
+  /** The user cancelled: whatever the server answers from now on settles as UploadCancelled. */
+  cancelling: () => void;
+}
 
 interface UploadOptions {
   sha256?: string;
@@ -287,6 +292,10 @@ export function uploadImage(file: Blob, name: string, opts: UploadOptions = {}):
       opts.onProgress?.({ loaded: e.loaded, total: e.lengthComputable ? e.total : file.size });
     };
     xhr.onload = () => {
+      if (cancelled) {
+        reject(new UploadCancelled());
+        return;
+      }
       try {
         envelopeData<unknown>(xhr.status, xhr.responseText);
         resolve();
@@ -306,6 +315,9 @@ export function uploadImage(file: Blob, name: string, opts: UploadOptions = {}):
     abort: () => {
       cancelled = true;
       xhr.abort();
+    },
+    cancelling: () => {
+      cancelled = true;
     },
   };
 }

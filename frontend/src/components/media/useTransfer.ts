@@ -147,8 +147,13 @@ export function useTransfer(active: boolean, onFinished: () => void): Transfers 
   }, [track]);
 
   const cancel = useCallback(async () => {
-    if (upload.current) {
-      upload.current.abort();
+    const running = upload.current;
+    if (running) {
+      // The server is told first: a browser may go on sending an aborted upload for a while
+      // (throttled connections do), and the server would then keep the whole image.
+      running.cancelling();
+      await cancelDownload().catch(() => {}); // "nothing to cancel": it ended meanwhile
+      running.abort();
       return;
     }
     setCancelling(true);
