@@ -191,18 +191,24 @@ def test_upload_bad_bodies(kvm: RunningApp) -> None:
     assert not kvm.path(LOCK).exists()
 
 
+def begin_raw_upload(kvm: RunningApp, client: httpx.Client, filename: str, length: int) -> socket.socket:
+    """A socket that has sent the upload's headers, the file part's head and ``ISO``; ``length``
+    is the Content-Length it announced (the test sends the rest, or not)."""
+    cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+    head = f'--B\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n\r\n'.encode()
+    sock = socket.create_connection(("127.0.0.1", int(kvm.url.rsplit(":", 1)[1])))
+    sock.sendall(
+        b"POST /api/download/file HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=B\r\n"
+        + f"Cookie: {cookie}\r\nContent-Length: {length}\r\n\r\n".encode()
+        + head
+        + ISO
+    )
+    return sock
+
+
 def test_interrupted_upload_leaves_nothing(kvm: RunningApp) -> None:
     client = kvm.login()
-    cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
-    head = b'--B\r\nContent-Disposition: form-data; name="file"; filename="lost.iso"\r\n\r\n'
-    port = int(kvm.url.rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port)) as sock:
-        sock.sendall(
-            b"POST /api/download/file HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=B\r\n"
-            + f"Cookie: {cookie}\r\nContent-Length: {10 << 20}\r\n\r\n".encode()
-            + head
-            + ISO
-        )
+    with begin_raw_upload(kvm, client, "lost.iso", 10 << 20):
         deadline = time.monotonic() + 10
         while answer(client.get("/api/download/image/status"))["data"]["status"] != "in_progress":
             assert time.monotonic() < deadline
@@ -221,17 +227,9 @@ def test_interrupted_upload_leaves_nothing(kvm: RunningApp) -> None:
 def test_cancelled_upload_is_not_kept_even_if_the_body_completes(kvm: RunningApp) -> None:
     """Ours: the page tells the server to cancel before it aborts (a browser may go on sending)."""
     client = kvm.login()
-    cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
-    head = b'--B\r\nContent-Disposition: form-data; name="file"; filename="kept.iso"\r\n\r\n'
+    head = len(b'--B\r\nContent-Disposition: form-data; name="file"; filename="kept.iso"\r\n\r\n')
     rest = b"\0" * (1 << 20) + b"\r\n--B--\r\n"
-    port = int(kvm.url.rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port)) as sock:
-        sock.sendall(
-            b"POST /api/download/file HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=B\r\n"
-            + f"Cookie: {cookie}\r\nContent-Length: {len(head) + len(ISO) + len(rest)}\r\n\r\n".encode()
-            + head
-            + ISO
-        )
+    with begin_raw_upload(kvm, client, "kept.iso", head + len(ISO) + len(rest)) as sock:
         wait_status(client, "in_progress")
         assert answer(client.post("/api/download/image/cancel"))["code"] == 0
         sock.sendall(rest)  # the whole body arrives after all
