@@ -119,6 +119,16 @@ export function Value({ label, value, testId }: { label: string; value: ReactNod
   );
 }
 
+/** The value a control shows while its change is on its way; forgotten once the card is free again. */
+function usePending<T>(disabled: boolean | undefined) {
+  const state = useState<T | null>(null);
+  const setPending = state[1];
+  useEffect(() => {
+    if (!disabled) setPending(null);
+  }, [disabled, setPending]);
+  return state;
+}
+
 type Choices = ReadonlyArray<{ value: number | string; label: string }>;
 
 /** A select that, like Switch, shows the choice at once while it is on its way. */
@@ -132,10 +142,7 @@ export function Select({ value, choices, disabled, onChange, optimistic = true, 
   'aria-label'?: string;
   title?: string;
 }) {
-  const [pending, setPending] = useState<string | null>(null);
-  useEffect(() => {
-    if (!disabled) setPending(null);
-  }, [disabled]);
+  const [pending, setPending] = usePending<string>(disabled);
   return (
     <select
       {...rest}
@@ -186,10 +193,7 @@ export function Switch({ checked, disabled, onChange, optimistic = true, ...rest
   'aria-label'?: string;
   title?: string;
 }) {
-  const [pending, setPending] = useState<boolean | null>(null);
-  useEffect(() => {
-    if (!disabled) setPending(null);
-  }, [disabled]);
+  const [pending, setPending] = usePending<boolean>(disabled);
   const shown = pending ?? checked;
   return (
     <input
