@@ -6,6 +6,8 @@ is refused at runtime, and ``check_routes`` stops the app from starting with suc
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import unquote
 
@@ -70,6 +72,22 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
 def current_session(connection: ASGIConnection[Any, Any, Any, Any]) -> Session:
     session: Session = connection.state.session
     return session
+
+
+@contextlib.asynccontextmanager
+async def held(connection: ASGIConnection[Any, Any, Any, Any], role: Role) -> AsyncIterator[None]:
+    """Run a long-lived response (stream, socket) inside its session: the body is cancelled and
+    ``SessionEnded`` raised within a second of the session's revocation or expiry, or of its
+    credentials no longer reaching ``role``."""
+    services = connection.app.state.services
+    session = current_session(connection)
+
+    def still_valid() -> bool:
+        current = session_of(connection)
+        return current is not None and current.role >= role
+
+    async with services.live.hold(session.username, session.expires, still_valid):
+        yield
 
 
 def check_routes(app: Litestar) -> None:

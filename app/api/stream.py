@@ -7,17 +7,21 @@ is paced by what its connection has delivered (see ``pacing``) so a slow viewer 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 from typing import Annotated
 
 import msgspec
 from litestar import Controller
+from litestar.connection import ASGIConnection
 from litestar.exceptions import NotFoundException
 from litestar.types import Receive, Scope, Send
 
+from app.api.access import held
 from app.api.envelope import Envelope, ok, parse_body
 from app.api.routing import Req, asgi, get, post, services
 from app.services.auth.accounts import Role
+from app.services.auth.live import SessionEnded
 from app.services.video.capture import DETECT_INTERVAL, Capture
 from app.services.video.pacing import TcpPacer
 
@@ -62,10 +66,17 @@ async def _cancel_on_disconnect(receive: Receive, task: asyncio.Task[None]) -> N
     task.cancel()
 
 
-async def _stream(capture: Capture, scope: Scope, receive: Receive, send: Send) -> None:
+class _Response:
+    """What has gone out, so an ended session can finish the response properly."""
+
+    started = False
+
+
+async def _stream(capture: Capture, scope: Scope, send: Send, response: _Response) -> None:
     async with capture.viewer():
         frame = await capture.next_frame(0)  # headers only go out with the first frame, as NanoKVM
         await send({"type": "http.response.start", "status": 200, "headers": _headers()})
+        response.started = True
         pacer = TcpPacer.for_scope(scope)
         sent = 0
         try:
@@ -89,8 +100,12 @@ async def mjpeg_stream(scope: Scope, receive: Receive, send: Send) -> None:
     task = asyncio.current_task()
     assert task is not None
     watcher = asyncio.create_task(_cancel_on_disconnect(receive, task))
+    response = _Response()
     try:
-        await _stream(capture, scope, receive, send)
+        async with held(ASGIConnection(scope), Role.VIEWER):
+            await _stream(capture, scope, send, response)
+    except SessionEnded:
+        await _end(send, response)
     except asyncio.CancelledError:
         if not watcher.done():
             raise
@@ -98,6 +113,17 @@ async def mjpeg_stream(scope: Scope, receive: Receive, send: Send) -> None:
         pass  # the viewer went away mid-send
     finally:
         watcher.cancel()
+
+
+async def _end(send: Send, response: _Response) -> None:
+    """The session ended (revoked, expired): close the multipart body, or refuse if nothing went yet."""
+    with contextlib.suppress(OSError):
+        if response.started:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        else:
+            headers = [(b"content-type", b"application/json")]
+            await send({"type": "http.response.start", "status": 401, "headers": headers})
+            await send({"type": "http.response.body", "body": b'"unauthorized"', "more_body": False})
 
 
 class StreamController(Controller):

@@ -11,7 +11,6 @@ On the sim board the terminal is ``SimShell``, which executes nothing (see its m
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from typing import Annotated, Any
 
@@ -19,8 +18,7 @@ import msgspec
 from litestar import WebSocket, websocket
 from litestar.exceptions import PermissionDeniedException
 
-from app.api.access import session_token
-from app.api.ws import REVALIDATE_SECONDS, origin_allowed, run_session
+from app.api.ws import origin_allowed, run_session
 from app.paths import read_text
 from app.services.auth.accounts import Role
 from app.services.system.terminal import MAX_SIZE, PtyShell, SimShell, Terminal
@@ -60,19 +58,6 @@ async def _output(socket: Socket, shell: Terminal) -> None:
         await socket.send_bytes(data)
 
 
-async def _still_admin(socket: Socket, revoked: asyncio.Event) -> None:
-    """The session may end or be demoted elsewhere (another process edits the account store)."""
-    services = socket.app.state.services
-    token = session_token(socket.headers.get("cookie"))
-    while services.auth.enabled:
-        await asyncio.sleep(REVALIDATE_SECONDS)
-        session = services.auth.sessions.authenticate(token)
-        if session is None or session.role < Role.ADMIN:
-            revoked.set()
-            return
-    await asyncio.Event().wait()
-
-
 @websocket("/api/vm/terminal", role=Role.ADMIN)
 async def terminal(socket: Socket) -> None:
     if not origin_allowed(socket):
@@ -94,7 +79,8 @@ async def terminal(socket: Socket) -> None:
     try:
         await run_session(
             socket,
-            lambda revoked: (_input(socket, shell), _output(socket, shell), _still_admin(socket, revoked)),
+            lambda revoked: (_input(socket, shell), _output(socket, shell)),
+            Role.ADMIN,
         )
     finally:
         await shell.close()

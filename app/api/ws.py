@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -19,14 +18,14 @@ import msgspec
 from litestar import WebSocket, websocket
 from litestar.exceptions import PermissionDeniedException
 
-from app.api.access import current_session, session_token
+from app.api.access import current_session, held
 from app.services.auth.accounts import Role
+from app.services.auth.live import SessionEnded
 from app.services.events import Event
 from app.services.hid.input import InputSession
 
 Socket = WebSocket[Any, Any, Any]
 
-REVALIDATE_SECONDS = 5.0
 REVOKED = (4401, "session expired or revoked")
 GENERATION = str(uuid.uuid4())  # per process, as NanoKVM's h264-mode-status
 
@@ -84,46 +83,41 @@ async def _read(socket: Socket, session: InputSession | None, idle: float) -> No
             session.text(frame["text"])
 
 
-async def _push(socket: Socket, token: str | None, revoked: asyncio.Event) -> None:
+async def _push(socket: Socket) -> None:
     services = socket.app.state.services
     with services.bus.subscribe() as events:
         for event in _snapshot(socket):
             await socket.send_text(message(event))
         while True:
-            try:
-                event = await asyncio.wait_for(events.get(), REVALIDATE_SECONDS)
-            except TimeoutError:
-                # The account store may have changed outside this process (a reset, an edit).
-                if services.auth.enabled and services.auth.sessions.authenticate(token) is None:
-                    revoked.set()
-                continue
+            event = await events.get()
             if event.type in ("capture-status", "hid-led-status"):
                 await socket.send_text(message(event))
 
 
-async def run_session(socket: Socket, work: Callable[[asyncio.Event], tuple[Coroutine[Any, Any, None], ...]]) -> None:
+async def run_session(
+    socket: Socket,
+    work: Callable[[asyncio.Event], tuple[Coroutine[Any, Any, None], ...]],
+    role: Role = Role.VIEWER,
+) -> None:
     """Run an accepted WebSocket's ``work`` until one part ends or the session does (logout,
-    revocation, expiry): then close, with 4401 when the session ended. ``work`` gets the event that
-    ends the session, for parts that find out themselves (a re-validation)."""
-    services = socket.app.state.services
-    session = current_session(socket)
+    revocation, expiry, credentials below ``role``; see ``access.held``): then close, with 4401 when
+    the session ended. ``work`` gets an event that also ends the session, for parts that find out
+    themselves."""
     revoked = asyncio.Event()
-    services.live.add(session.username, revoked.set)
     tasks: set[asyncio.Task[Any]] = {asyncio.create_task(part) for part in work(revoked)}
     tasks.add(asyncio.create_task(revoked.wait()))
-    if session.expires != float("inf"):
-        tasks.add(asyncio.create_task(asyncio.sleep(max(0.0, session.expires - time.time()))))
+    ended = False
     try:
-        _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:  # stop reading and writing before the close frame goes
-            task.cancel()
-        ended = revoked.is_set() or session.expires <= time.time()
-        with contextlib.suppress(Exception):  # the client may already be gone
-            await socket.close(*REVOKED) if ended else await socket.close()
+        async with held(socket, role):
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    except SessionEnded:
+        ended = True
     finally:
-        for task in tasks:
+        for task in tasks:  # stop reading and writing before the close frame goes
             task.cancel()
-        services.live.remove(session.username, revoked.set)
+    ended = ended or revoked.is_set()
+    with contextlib.suppress(Exception):  # the client may already be gone
+        await socket.close(*REVOKED) if ended else await socket.close()
 
 
 @websocket("/api/ws", role=Role.VIEWER)
@@ -139,7 +133,7 @@ async def input_channel(socket: Socket) -> None:
             socket,
             lambda revoked: (
                 _read(socket, inputs, services.config.hid.ws_idle_seconds),
-                _push(socket, session_token(socket.headers.get("cookie")), revoked),
+                _push(socket),
             ),
         )
     finally:

@@ -1,10 +1,28 @@
-"""Long-lived connections per user, so revoking a user's sessions also ends their WebSockets."""
+"""Long-lived connections per user, so revoking a user's sessions also ends their streams and sockets.
+
+Every long-lived response (MJPEG, WebSockets, and any stream added later) runs inside ``hold``: a
+cancel scope that ends its body within a second of the session's revocation (logout, password or
+role change, disable, delete: at once, through the session manager's listener), its expiry (a timer),
+or an outside edit of the account store (a re-check every ``RECHECK_SECONDS``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import contextlib
+import math
+import time
+from collections.abc import AsyncIterator, Callable
 
 from app.services.auth.sessions import SessionManager
+
+# How often a held connection re-checks its credentials (outside edits of the account store, which
+# no listener reports). Cheap: a cached token and an in-memory account lookup.
+RECHECK_SECONDS = 1.0
+
+
+class SessionEnded(Exception):
+    """The session behind a long-lived connection was revoked or expired: end the connection."""
 
 
 class LiveConnections:
@@ -28,3 +46,42 @@ class LiveConnections:
     def _revoke(self, username: str) -> None:
         for end in list(self._by_user.get(username, ())):
             end()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, username: str, expires: float, still_valid: Callable[[], bool]) -> AsyncIterator[None]:
+        """Run the body until it ends or the session does; then raise SessionEnded.
+
+        ``expires``: the session's expiry (wall clock, ``inf`` for none); ``still_valid``: re-checks the
+        connection's credentials (False ends it). The body is cancelled where it awaits, so it must
+        not swallow CancelledError.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = None if math.isinf(expires) else loop.time() + max(0.0, expires - time.time())
+        scope: asyncio.Timeout | None = None
+        try:
+            async with asyncio.timeout(deadline) as scope:
+                entered = scope
+
+                def end() -> None:
+                    if not entered.expired():
+                        entered.reschedule(loop.time())
+
+                self.add(username, end)
+                checker = asyncio.create_task(_recheck(still_valid, end))
+                try:
+                    yield
+                finally:
+                    checker.cancel()
+                    self.remove(username, end)
+        except TimeoutError:
+            if scope is not None and scope.expired():
+                raise SessionEnded from None
+            raise
+
+
+async def _recheck(still_valid: Callable[[], bool], end: Callable[[], None]) -> None:
+    while True:
+        await asyncio.sleep(RECHECK_SECONDS)
+        if not still_valid():
+            end()
+            return
