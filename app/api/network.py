@@ -106,6 +106,16 @@ async def _refuse_slowly(request: Req, err: ApiError) -> None:
     await asyncio.sleep(delay / 2 if err.code == -2 else delay)
 
 
+def _check_ap_key(request: Req, wifi: WifiService) -> None:
+    """The AP page's key, with the login's lock-out per client IP (counted before the check)."""
+    lockout = services(request).auth.ap_key_lockout
+    ip = request.client.host if request.client else ""
+    if not lockout.reserve(ip):
+        raise ApiError(-5, "locked due to too many failed attempts, please try again later")
+    wifi.check_ap_key(request.headers.get("x-ap-key"))
+    lockout.success(ip)
+
+
 def _credentials(body: WifiRequest, code: int) -> WifiRequest:
     try:
         valid_credentials(body.ssid, body.password)
@@ -128,7 +138,7 @@ class NetworkController(Controller):
         """The AP-mode set-up page: no session, the AP password in ``X-AP-Key`` instead."""
         wifi = _wifi(request)
         try:
-            wifi.check_ap_key(request.headers.get("x-ap-key"))
+            _check_ap_key(request, wifi)
             try:
                 body = _credentials(await read_body(request, WifiRequest), -2)
             except InvalidInput:
@@ -142,7 +152,7 @@ class NetworkController(Controller):
     @post("/wifi/verify", role=Role.PUBLIC)
     async def wifi_verify(self, request: Req) -> Envelope[None]:
         try:
-            _wifi(request).check_ap_key(request.headers.get("x-ap-key"))
+            _check_ap_key(request, _wifi(request))
         except ApiError as err:
             await _refuse_slowly(request, err)
             raise

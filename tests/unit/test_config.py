@@ -64,7 +64,8 @@ def test_keys_are_case_insensitive_like_viper(tmp_path: Path) -> None:
 def test_repo_server_yaml_is_the_sim_board(tmp_path: Path) -> None:
     loaded = load_config(REPO / "server.yaml")
     assert (loaded.board, loaded.host, loaded.port.http, loaded.root) == ("sim", "127.0.0.1", 8000, ".state")
-    # Every NanoKVM key keeps NanoKVM's default except the sim's address and ports.
+    # Every NanoKVM key keeps NanoKVM's default except the sim's address and ports, and the lock-out
+    # (on, as on a board: issue 13).
     defaults = Config()
-    assert loaded.jwt == defaults.jwt and loaded.security.login_lockout_duration == 0
+    assert loaded.jwt == defaults.jwt and loaded.security.login_lockout_duration == 300
     assert loaded.authentication == "enable" and loaded.proto == "http"

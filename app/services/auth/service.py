@@ -18,6 +18,8 @@ class AuthService:
         self.store = store
         self.sessions = SessionManager(store, config.jwt)
         self.lockout = Lockout(config.security.login_lockout_duration, config.security.login_max_failures)
+        # The Wi-Fi set-up page's X-AP-Key is a password too: its own count, the same limits.
+        self.ap_key_lockout = Lockout(config.security.login_lockout_duration, config.security.login_max_failures)
         self.delay = config.security.login_failure_delay
 
     async def pause(self, factor: float = 1.0) -> None:
@@ -26,11 +28,19 @@ class AuthService:
 
     async def refuse_if_locked(self, ip: str) -> None:
         if self.lockout.is_locked(ip):
-            await self.pause(1.5)
-            raise ApiError(-5, "Account locked due to too many failed attempts, please try again later")
+            await self._refuse_locked()
+
+    async def _refuse_locked(self) -> None:
+        await self.pause(1.5)
+        raise ApiError(-5, "Account locked due to too many failed attempts, please try again later")
 
     async def login(self, ip: str, username: str, wire_password: str) -> tuple[str, Account]:
-        """A token for the account, or ApiError with NanoKVM's code."""
+        """A token for the account, or ApiError with NanoKVM's code.
+
+        The attempt is counted before the password is checked, so concurrent guesses cannot outrun
+        the lock-out (see ``Lockout``); a right password forgets the count."""
+        if not self.lockout.reserve(ip):
+            await self._refuse_locked()
         try:
             password = transport.decrypt(wire_password)
         except transport.TransportError:
@@ -41,7 +51,6 @@ class AuthService:
             await self.pause()
             raise ApiError(-3, "authentication unavailable") from None
         if account is None:
-            self.lockout.failure(ip)
             await self.pause()
             raise ApiError(-2, "invalid username or password")
         self.lockout.success(ip)
