@@ -122,7 +122,7 @@ class Config(_Section):
     turn: Turn = msgspec.field(default_factory=Turn)
     security: Security = msgspec.field(default_factory=Security)
     # Ours.
-    board: Literal["sim", "nanokvm"] = "nanokvm"
+    board: Literal["sim", "nanokvm", "rpi4"] = "nanokvm"
     root: str = "/"
     gpio: Gpio = msgspec.field(default_factory=Gpio)
     video: Video = msgspec.field(default_factory=Video)

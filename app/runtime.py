@@ -5,17 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.board import network
-from app.board.atx import Atx, hardware_version, pins_for
+from app.board.atx import Atx
+from app.board.base import Board
 from app.board.gadget import Gadget
-from app.board.gpio import sysfs_number
-from app.board.hid import HidPaths
-from app.board.system import BoardRunner, CommandRunner, SimRunner
-from app.board.video import FrameSource, NoSignal
+from app.board.select import build_board
+from app.board.system import CommandRunner
 from app.config import Config
 from app.paths import DeviceRoot
 from app.services.auth.accounts import AccountStore
@@ -27,36 +25,37 @@ from app.services.hid.jiggler import Jiggler
 from app.services.hid.paste import Paster
 from app.services.hid.service import HidService
 from app.services.hid.shortcuts import ShortcutStore
-from app.services.media.hostview import host_view
 from app.services.media.images import ImageLibrary
 from app.services.media.transfers import Transfers
 from app.services.media.virtual import VirtualDevices
+from app.services.network.dns import DnsService
+from app.services.network.wifi import WifiService
+from app.services.network.wol import WakeOnLan
 from app.services.power import PowerService
 from app.services.system.scripts import Scripts
 from app.services.system.settings import DeviceSettings
 from app.services.system.swap import Swap
+from app.services.system.tailscale_control import TailscaleControl
 from app.services.system.tls import Tls
+from app.services.update import signing
+from app.services.update.service import UpdateService
 from app.services.video.capture import Capture
 from app.services.video.hdmi import Hdmi
 from app.services.video.screen import ScreenSettings
 from app.sim.host import SimHost
 from app.sim.input import SimInput
-from app.sim.state import prepare_sim_root
 
 log = logging.getLogger(__name__)
 
 # How often outside edits of /etc/kvm/pwd are picked up (NanoKVM re-validates every 5 s).
 ACCOUNT_REFRESH_SECONDS = 5.0
 
-# The gadget's HID nodes; the sim board's are FIFOs, with a second one for the LED answers.
-HID_PATHS_BOARD = HidPaths(Path("/dev/hidg0"), Path("/dev/hidg1"), Path("/dev/hidg2"), Path("/dev/hidg0"))
-HID_PATHS_SIM = HidPaths(Path("/dev/hidg0"), Path("/dev/hidg1"), Path("/dev/hidg2"), Path("/dev/hidg0-leds"))
-
 
 @dataclass
 class Services:
     config: Config
     root: DeviceRoot
+    board: Board
     auth: AuthService
     atx: Atx
     power: PowerService
@@ -81,15 +80,17 @@ class Services:
     images: ImageLibrary
     virtual: VirtualDevices
     transfers: Transfers
+    wol: WakeOnLan
+    wifi: WifiService
+    dns: DnsService
+    tailscale: TailscaleControl
+    updates: UpdateService
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """Background work for the app's lifetime."""
         self.bus.bind(asyncio.get_running_loop())
-        if self.sim_host is not None:
-            self.sim_host.start()
-        if self.sim_input is not None:
-            self.sim_input.start()
+        self.board.start()
         self.hid.start()
         refresher = asyncio.create_task(self._refresh_accounts())
         jiggler = asyncio.create_task(self.jiggler.run())
@@ -100,11 +101,7 @@ class Services:
             jiggler.cancel()
             await asyncio.to_thread(self.capture.stop)
             self.hid.stop()
-            if self.sim_input is not None:
-                self.sim_input.stop()
-            if self.sim_host is not None:
-                self.sim_host.stop()
-            self.atx.close()
+            self.board.stop()
 
     async def _refresh_accounts(self) -> None:
         while True:
@@ -119,43 +116,25 @@ def build_services(config: Config, root_path: Path, config_path: Path | None = N
     """``config_path``: the server.yaml the app was started with (``POST /api/vm/tls`` edits it); None =
     the device's own ``/etc/kvm/server.yaml`` under the root, as on a board."""
     root = DeviceRoot(root_path)
-    sim = config.board == "sim"
-    hardware = hardware_version(root)
-    sim_host = None
-    sim_input = None
-    hid_paths = HID_PATHS_SIM if sim else HID_PATHS_BOARD
-    hid_paths = HidPaths(*(root(str(path)) for path in hid_paths))
-    if sim:
-        pins = pins_for(config.gpio, hardware)
-        prepare_sim_root(root, pins, hid_paths)
-        hardware = hardware_version(root)
-
-        def led(spec: str) -> Path | None:
-            return root(f"/sys/class/gpio/gpio{sysfs_number(root, spec)}/value") if spec else None
-
-        sim_host = SimHost(power_led=led(pins.power_led) or root("/dev/null"), hdd_led=led(pins.hdd_led))
-        sim_input = SimInput(sim_host, hid_paths, usb_view=lambda: host_view(root))
-    atx = Atx(root, config.gpio, hardware, on_button=sim_host.button if sim_host else None)
+    board = build_board(config, root)
     bus = EventBus()
     screen = ScreenSettings(root)
-    capture = Capture(_video_source(config, root, sim_input), screen, bus, now_fps=root("/kvmapp/kvm/now_fps"))
+    capture = Capture(board.video, screen, bus, now_fps=root("/kvmapp/kvm/now_fps"))
     store = AccountStore(root("/etc/kvm/pwd"))
     store.refresh()  # first start: writes admin/admin (must change password)
     auth = AuthService(config, store)
-    hid = HidService(hid_paths, bus)
-    gadget = Gadget(root, rebind_delay=0.1 if sim else 1.0)
-    if sim:  # on a board the init script has built it (python -m app gadget start)
-        gadget.start()
-    images = ImageLibrary(root, gadget, hid.detached)
-    runner: CommandRunner = BoardRunner() if sim_host is None else SimRunner(root, _power_cycle(sim_host))
+    hid = HidService(board.hid_paths, bus)
+    images = ImageLibrary(root, board.gadget, hid.detached)
+    runner = board.runner
     return Services(
         config=config,
         root=root,
+        board=board,
         auth=auth,
-        atx=atx,
-        power=PowerService(atx, config.gpio.max_press_ms),
-        device=DeviceService(root, hardware, network.sim_addresses if sim else network.board_addresses),
-        sim_host=sim_host,
+        atx=board.atx,
+        power=PowerService(board.atx, config.gpio.max_press_ms),
+        device=DeviceService(root, board.hardware, board.addresses),
+        sim_host=board.sim_host,
         bus=bus,
         screen=screen,
         capture=capture,
@@ -165,47 +144,28 @@ def build_services(config: Config, root_path: Path, config_path: Path | None = N
         shortcuts=ShortcutStore(root),
         jiggler=Jiggler(root, hid),
         live=LiveConnections(auth.sessions),
-        sim_input=sim_input,
+        sim_input=board.sim_input,
         runner=runner,
         settings=DeviceSettings(root, runner),
         scripts=Scripts(root, runner),
         swap=Swap(root, runner),
         tls=Tls(root, config_path),
-        gadget=gadget,
+        gadget=board.gadget,
         images=images,
         virtual=VirtualDevices(images),
         transfers=Transfers(root),
+        wol=WakeOnLan(root, config.network.wol_address),
+        wifi=WifiService(root, runner, board.wifi_timing, board.kvm_system),
+        dns=DnsService(root, board.interface_info, board.fallback_interface),
+        tailscale=TailscaleControl(root, runner, board.tailscale_installer),
+        updates=_updates(config, root, runner),
     )
 
 
-def _power_cycle(host: SimHost) -> Callable[[], None]:
-    """What ``reboot`` does on the sim board: the simulated PC restarts (the laptop does not)."""
+def _updates(config: Config, root: DeviceRoot, runner: CommandRunner) -> UpdateService:
+    def restart() -> None:
+        with contextlib.suppress(OSError):
+            runner.run(["/etc/init.d/S95nanokvm", "restart"])
 
-    def reset() -> None:
-        host.button("reset", True)
-        host.button("reset", False)
-
-    return reset
-
-
-def _video_source(config: Config, root: DeviceRoot, sim: SimInput | None) -> Callable[[], FrameSource]:
-    """How the capture loop opens its source; the drivers are imported only when it first does."""
-    video = config.video
-    kind = video.source or ("sim" if sim is not None else "v4l2")
-
-    def open_source() -> FrameSource:
-        if kind == "sim":
-            if sim is None:
-                raise NoSignal(-1, "video source sim needs board: sim")
-            from app.sim.screen import SimScreenSource
-
-            return SimScreenSource(sim.host, video.width, video.height, sim)
-        if kind == "file":
-            from app.board.video.file import FileSource
-
-            return FileSource(Path(video.file))
-        from app.board.video.v4l2 import V4l2Source
-
-        return V4l2Source(root(video.device), video.format, video.width, video.height)
-
-    return open_source
+    keys = Path(config.update.keys) if config.update.keys else signing.SHIPPED_KEYS
+    return UpdateService(root, config.update.url, keys, restart)

@@ -16,6 +16,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
 
+from app.api.routing import services as app_services
 from app.services.auth.accounts import Role
 from app.services.auth.sessions import Session
 
@@ -36,7 +37,7 @@ def required_role(handler: BaseRouteHandler) -> Role | None:
 
 
 def session_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Session | None:
-    services = connection.app.state.services
+    services = app_services(connection)
     if not services.auth.enabled:
         return ANONYMOUS_ADMIN
     session: Session | None = services.auth.sessions.authenticate(session_token(connection.headers.get("cookie")))
@@ -79,7 +80,7 @@ async def held(connection: ASGIConnection[Any, Any, Any, Any], role: Role) -> As
     """Run a long-lived response (stream, socket) inside its session: the body is cancelled and
     ``SessionEnded`` raised within a second of the session's revocation or expiry, or of its
     credentials no longer reaching ``role``."""
-    services = connection.app.state.services
+    services = app_services(connection)
     session = current_session(connection)
 
     def still_valid() -> bool:

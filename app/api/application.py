@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import re
@@ -35,20 +34,7 @@ class UpdateServerRequest(msgspec.Struct):
 
 
 def _updates(request: Req) -> UpdateService:
-    state = request.app.state
-    updates: UpdateService | None = state.get("updates")
-    if updates is None:
-        svc = services(request)
-        runner = svc.runner
-
-        def restart() -> None:
-            with contextlib.suppress(OSError):
-                runner.run(["/etc/init.d/S95nanokvm", "restart"])
-
-        keys = Path(svc.config.update.keys) if svc.config.update.keys else signing.SHIPPED_KEYS
-        updates = UpdateService(svc.root, svc.config.update.url, keys, restart)
-        state["updates"] = updates
-    return updates
+    return services(request).updates
 
 
 class _Upload:

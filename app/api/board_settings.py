@@ -56,6 +56,6 @@ class BoardSettingsController(Controller):
                 runner.spawn(list(RESTART))
 
         asyncio.get_running_loop().call_later(RESTART_DELAY, restart)
-        if app.config.board == "sim":
+        if not app.board.restarts_itself:
             return Envelope(0, SIM_RESTART_NOTE, None)
         return ok()

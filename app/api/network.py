@@ -14,11 +14,10 @@ from litestar import Controller
 
 from app.api.envelope import Envelope, ok, read_body
 from app.api.routing import Req, delete, get, post, services
-from app.board import network as board_network
 from app.errors import ApiError
 from app.services.auth.accounts import Role
-from app.services.network.dns import Dns, DnsService, board_interface_info
-from app.services.network.wifi import SIM_TIMING, Timing, WifiService, valid_credentials
+from app.services.network.dns import Dns, DnsService
+from app.services.network.wifi import WifiService, valid_credentials
 from app.services.network.wol import WakeOnLan
 from app.services.system.settings import Wifi
 from app.validation import InvalidInput
@@ -57,47 +56,15 @@ async def _body(request: Req, struct: type[S], code: int = -1) -> S:
 
 
 def _wol(request: Req) -> WakeOnLan:
-    """The app's Wake-on-LAN service, made on first use from the config and the device root."""
-    state = request.app.state
-    wol: WakeOnLan | None = state.get("wol")
-    if wol is None:
-        svc = services(request)
-        wol = WakeOnLan(svc.root, svc.config.network.wol_address)
-        state["wol"] = wol
-    return wol
+    return services(request).wol
 
 
 def _wifi(request: Req) -> WifiService:
-    state = request.app.state
-    wifi: WifiService | None = state.get("wifi")
-    if wifi is None:
-        svc = services(request)
-        sim = svc.config.board == "sim"
-        wifi = WifiService(svc.root, svc.runner, SIM_TIMING if sim else Timing(), sim)
-        state["wifi"] = wifi
-    return wifi
-
-
-def _sim_interface_info(name: str) -> tuple[str, str]:
-    return ("127.0.0.1/8", "255.0.0.0") if name == "eth0" else ("", "")
-
-
-def _board_fallback_interface() -> str:
-    addresses = board_network.board_addresses() or []
-    return addresses[0].name if addresses else ""
+    return services(request).wifi
 
 
 def _dns(request: Req) -> DnsService:
-    state = request.app.state
-    dns: DnsService | None = state.get("dns")
-    if dns is None:
-        svc = services(request)
-        if svc.config.board == "sim":  # the sim board is on loopback; never the laptop's interfaces
-            dns = DnsService(svc.root, _sim_interface_info, lambda: "eth0")
-        else:
-            dns = DnsService(svc.root, board_interface_info, _board_fallback_interface)
-        state["dns"] = dns
-    return dns
+    return services(request).dns
 
 
 async def _refuse_slowly(request: Req, err: ApiError) -> None:

@@ -13,8 +13,10 @@ from typing import Any
 import litestar
 import msgspec
 from litestar import Request
+from litestar.connection import ASGIConnection
 from litestar.handlers import HTTPRouteHandler
 
+from app.runtime import Services
 from app.services.auth.accounts import Role
 
 Req = Request[Any, Any, Any]
@@ -51,9 +53,10 @@ def delete(path: str | list[str], *, role: Role, **kwargs: Any) -> RouteDecorato
     return _route(litestar.delete, path, role=role, **kwargs)
 
 
-def services(request: Req) -> Any:
-    """The app's Services (typed as Any here to keep the API layer free of import cycles)."""
-    return request.app.state.services
+def services(connection: ASGIConnection[Any, Any, Any, Any]) -> Services:
+    """The app's Services: every controller reaches the services (and the board) through this."""
+    found: Services = connection.app.state.services
+    return found
 
 
 def asgi(path: str, *, role: Role, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:

@@ -11,6 +11,7 @@ from app.api.envelope import Envelope, ok, read_body
 from app.api.routing import Req, get, post, services
 from app.errors import ApiError
 from app.services.auth.accounts import Role
+from app.sim.input import SimInput
 from app.validation import InvalidInput
 
 
@@ -18,17 +19,25 @@ class LayoutRequest(msgspec.Struct):
     layout: str
 
 
+def _sim(request: Req) -> SimInput:
+    """The sim PC (these routes are registered only on the sim board)."""
+    sim_input = services(request).sim_input
+    if sim_input is None:
+        raise ApiError(-1, "not the sim board")
+    return sim_input
+
+
 class SimController(Controller):
     path = "/api/sim"
 
     @get("/host", role=Role.VIEWER)
     async def host(self, request: Req) -> Envelope[dict[str, Any]]:
-        return ok(services(request).sim_input.state())
+        return ok(_sim(request).state())
 
     @post("/host/clear", role=Role.USER)
     async def clear(self, request: Req) -> Envelope[None]:
         """Clear the host's console (a fresh page for the next test or demo)."""
-        services(request).sim_input.clear()
+        _sim(request).clear()
         return ok()
 
     @post("/host/layout", role=Role.ADMIN, body=LayoutRequest)
@@ -36,7 +45,7 @@ class SimController(Controller):
         """The keyboard layout the host's OS uses to read keystrokes."""
         try:
             body = await read_body(request, LayoutRequest)
-            services(request).sim_input.set_layout(body.layout)
+            _sim(request).set_layout(body.layout)
         except (InvalidInput, KeyError):
             raise ApiError(-1, "invalid arguments: unknown layout") from None
         return ok()

@@ -10,18 +10,11 @@ from app.api.envelope import Envelope, ok
 from app.api.routing import Req, get, post, services
 from app.services.auth.accounts import Role
 from app.services.system.tailscale import TailscaleStatus, status
-from app.services.system.tailscale_control import Login, TailscaleControl, make_control
+from app.services.system.tailscale_control import Login, TailscaleControl
 
 
 def _control(request: Req) -> TailscaleControl:
-    """Made on first use (on the sim board this also plugs the sim Tailscale into the runner)."""
-    state = request.app.state
-    control: TailscaleControl | None = state.get("tailscale")
-    if control is None:
-        svc = services(request)
-        control = make_control(svc.root, svc.runner)
-        state["tailscale"] = control
-    return control
+    return services(request).tailscale
 
 
 class TailscaleController(Controller):

@@ -6,7 +6,7 @@ most 1024 bytes. Refused before the upgrade: no session (401), not an administra
 page (403). The shell ends when the socket closes, and the socket closes (4401) when the session ends
 or stops being an administrator's; it closes normally when the shell exits.
 
-On the sim board the terminal is ``SimShell``, which executes nothing (see its module).
+The shell is the board's (on the sim board ``SimShell``, which executes nothing; see its module).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import msgspec
 from litestar import WebSocket, websocket
 from litestar.exceptions import PermissionDeniedException
 
+from app.api.routing import services as app_services
 from app.api.ws import origin_allowed, run_session
-from app.paths import read_text
 from app.services.auth.accounts import Role
-from app.services.system.terminal import MAX_SIZE, PtyShell, SimShell, Terminal
+from app.services.system.terminal import MAX_SIZE, Terminal
 from app.validation import InvalidInput, convert
 
 Socket = WebSocket[Any, Any, Any]
@@ -62,12 +62,7 @@ async def _output(socket: Socket, shell: Terminal) -> None:
 async def terminal(socket: Socket) -> None:
     if not origin_allowed(socket):
         raise PermissionDeniedException()
-    services = socket.app.state.services
-    shell: Terminal
-    if services.config.board == "sim":
-        shell = SimShell(read_text(services.root("/etc/hostname")) or "kvm-sim")
-    else:
-        shell = PtyShell()
+    shell = app_services(socket).board.shell()
     await socket.accept()
     try:
         await shell.start()

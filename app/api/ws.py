@@ -19,6 +19,7 @@ from litestar import WebSocket, websocket
 from litestar.exceptions import PermissionDeniedException
 
 from app.api.access import current_session, held
+from app.api.routing import services as app_services
 from app.services.auth.accounts import Role
 from app.services.auth.live import SessionEnded
 from app.services.events import Event
@@ -54,7 +55,7 @@ def message(event: Event) -> str:
 
 
 def _snapshot(socket: Socket) -> list[Event]:
-    services = socket.app.state.services
+    services = app_services(socket)
     captures = sorted((k, e) for k, e in services.bus.last.items() if k.startswith("capture-status:"))
     h264 = {"generation": GENERATION, "revision": 0, "direct": 0, "webrtc": 0, "mixed": False}
     return [
@@ -84,7 +85,7 @@ async def _read(socket: Socket, session: InputSession | None, idle: float) -> No
 
 
 async def _push(socket: Socket) -> None:
-    services = socket.app.state.services
+    services = app_services(socket)
     with services.bus.subscribe() as events:
         for event in _snapshot(socket):
             await socket.send_text(message(event))
@@ -124,7 +125,7 @@ async def run_session(
 async def input_channel(socket: Socket) -> None:
     if not origin_allowed(socket):
         raise PermissionDeniedException()
-    services = socket.app.state.services
+    services = app_services(socket)
     session = current_session(socket)
     await socket.accept()
     inputs = InputSession(services.hid) if session.role >= Role.USER else None

@@ -1,1 +1,2 @@
-"""The hardware, one interface per function, each with a real driver and a sim driver."""
+"""The hardware: one interface per function with its drivers, and one module per board kind (``sim``,
+``nanokvm``, ``rpi4``) that builds the ``Board`` holding them (``base``, chosen in ``select``)."""

@@ -35,7 +35,12 @@ def hardware_version(root: DeviceRoot) -> str:
 
 
 def pins_for(settings: Gpio, hardware: str) -> Pins:
-    default = NANOKVM_PINS[hardware]
+    """NanoKVM's pins for its hardware version, each replaced by the config's when it names one."""
+    return with_overrides(settings, NANOKVM_PINS[hardware])
+
+
+def with_overrides(settings: Gpio, default: Pins) -> Pins:
+    """A board's default lines, each replaced by the config's ``gpio.*`` when it names one."""
     return Pins(
         settings.power_button or default.power_button,
         settings.reset_button or default.reset_button,
@@ -50,17 +55,16 @@ class Atx:
     def __init__(
         self,
         root: DeviceRoot,
-        settings: Gpio,
-        hardware: str,
+        driver: str,
+        pins: Pins,
         on_button: Callable[[str, bool], None] | None = None,
     ) -> None:
-        pins = pins_for(settings, hardware)
         self._buttons: dict[str, GpioLine] = {
-            "power": open_line(settings.driver, root, pins.power_button, output=True),
-            "reset": open_line(settings.driver, root, pins.reset_button, output=True),
+            "power": open_line(driver, root, pins.power_button, output=True),
+            "reset": open_line(driver, root, pins.reset_button, output=True),
         }
-        self._power_led = open_line(settings.driver, root, pins.power_led, output=False)
-        self._hdd_led = open_line(settings.driver, root, pins.hdd_led, output=False) if pins.hdd_led else None
+        self._power_led = open_line(driver, root, pins.power_led, output=False)
+        self._hdd_led = open_line(driver, root, pins.hdd_led, output=False) if pins.hdd_led else None
         # The sim board listens to its buttons here; a real board's host is on the wire.
         self._on_button = on_button
 

@@ -172,10 +172,11 @@ def _on_configfs(path: Path) -> bool:
 class Gadget:
     """NanoKVM's gadget ``g0`` under a device root."""
 
-    def __init__(self, root: DeviceRoot, *, rebind_delay: float = 1.0) -> None:
+    def __init__(self, root: DeviceRoot, *, rebind_delay: float = 1.0, udc: str = "") -> None:
         self.root = root
         self.path = root(GADGET)
         self.rebind_delay = rebind_delay
+        self.preferred_udc = udc  # the board's device-mode controller, when it has several UDCs
         self._configfs: bool | None = None
 
     @property
@@ -188,11 +189,13 @@ class Gadget:
     # --- queries ---------------------------------------------------------------------------
 
     def udc(self) -> str | None:
-        """The first UDC (sorted by name), as ``ls /sys/class/udc`` would list it."""
+        """The board's own UDC when present, else the first (sorted by name) as ``ls /sys/class/udc`` lists it."""
         try:
             names = sorted(entry.name for entry in self.root(UDC_CLASS).iterdir())
         except OSError:
             return None
+        if self.preferred_udc in names:
+            return self.preferred_udc
         return names[0] if names else None
 
     def bound(self) -> str:

@@ -1,8 +1,9 @@
-"""The board's IPv4 addresses for ``/api/vm/info`` (spec 4.2)."""
+"""The board's IPv4 addresses for ``/api/vm/info`` (spec 4.2) and DNS's interface details (4.7)."""
 
 from __future__ import annotations
 
 import fcntl
+import ipaddress
 import socket
 import struct
 
@@ -11,6 +12,7 @@ import msgspec
 _SIOCGIFFLAGS = 0x8913
 _SIOCGIFADDR = 0x8915
 _IFF_UP = 0x1
+_SIOCGIFNETMASK = 0x891B
 
 
 class Address(msgspec.Struct):
@@ -51,6 +53,20 @@ def board_addresses() -> list[Address] | None:
     return found or None  # Go's nil slice: null, not []
 
 
-def sim_addresses() -> list[Address] | None:
-    """The sim board is on the laptop's loopback; it never reports the laptop's own interfaces."""
-    return [Address("eth0", "127.0.0.1", "IPv4", "Wired")]
+def interface_info(name: str) -> tuple[str, str]:
+    """(address/prefix, netmask) of an interface's IPv4 address; ("", "") without one."""
+    packed = struct.pack("256s", name.encode()[:15])
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            address = socket.inet_ntoa(fcntl.ioctl(sock, _SIOCGIFADDR, packed)[20:24])
+            mask = socket.inet_ntoa(fcntl.ioctl(sock, _SIOCGIFNETMASK, packed)[20:24])
+    except OSError:
+        return "", ""
+    prefix = ipaddress.IPv4Network(f"0.0.0.0/{mask}").prefixlen
+    return f"{address}/{prefix}", mask
+
+
+def fallback_interface() -> str:
+    """The first up interface with an IPv4 address (DNS reports it when no default route says)."""
+    addresses = board_addresses() or []
+    return addresses[0].name if addresses else ""

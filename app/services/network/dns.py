@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import socket
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -132,21 +131,6 @@ def _interface_type(name: str) -> str:
 
 # (interface name) -> ("address/prefix", "subnet mask"), or ("", "") when it has no IPv4 address.
 InterfaceInfo = Callable[[str], tuple[str, str]]
-
-
-def board_interface_info(name: str) -> tuple[str, str]:
-    import fcntl
-    import struct
-
-    packed = struct.pack("256s", name.encode()[:15])
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            address = socket.inet_ntoa(fcntl.ioctl(sock, 0x8915, packed)[20:24])  # SIOCGIFADDR
-            mask = socket.inet_ntoa(fcntl.ioctl(sock, 0x891B, packed)[20:24])  # SIOCGIFNETMASK
-    except OSError:
-        return "", ""
-    prefix = ipaddress.IPv4Network(f"0.0.0.0/{mask}").prefixlen
-    return f"{address}/{prefix}", mask
 
 
 class DnsService:

@@ -3,9 +3,8 @@
 The server writes ``/etc/kvm/wifi.ssid`` and ``wifi.pass``, touches ``/kvmapp/kvm/wifi_try_connect``
 and watches ``/kvmapp/kvm/wifi_state`` (``1`` = connected). In AP mode (``/tmp/wifiap``) an
 unauthenticated page may do this with the AP password (``/kvmapp/kvm/ap.pass``, compared in constant
-time). The sim board has no radio: a small stand-in for kvm_system joins any network at once when the
-sim device has Wi-Fi (``/etc/kvm/wifi_exist``), and nothing otherwise, so ``connect`` then fails as
-NanoKVM's does when the connection does not come up.
+time). The sim board has no radio: its board gives a small stand-in for kvm_system
+(``app.sim.wifi``), called after each hand-over, and shorter waits.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ import contextlib
 import hmac
 import time
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.board.system import CommandRunner
@@ -43,9 +43,6 @@ class Timing:
     disconnect_settle: float = 5.0
 
 
-SIM_TIMING = Timing(ap_settle=0.0, poll_interval=0.05, poll_tries=7, reconnect_settle=0.0, disconnect_settle=0.0)
-
-
 def valid_credentials(ssid: str, password: str) -> None:
     """SSID: 1-32 bytes, no control characters. Password: none (open network), a WPA passphrase
     (8-63 printable ASCII characters) or a 64-digit hex key. Raises ValueError."""
@@ -62,11 +59,18 @@ def valid_credentials(ssid: str, password: str) -> None:
 
 
 class WifiService:
-    def __init__(self, root: DeviceRoot, runner: CommandRunner, timing: Timing, sim: bool) -> None:
+    def __init__(
+        self,
+        root: DeviceRoot,
+        runner: CommandRunner,
+        timing: Timing,
+        kvm_system: Callable[[DeviceRoot], None] | None = None,
+    ) -> None:
         self.root = root
         self.runner = runner
         self.timing = timing
-        self.sim = sim
+        # What answers the hand-over besides the real kvm_system (the sim board's stand-in), if anything.
+        self.kvm_system = kvm_system
 
     def supported(self) -> bool:
         return self.root(EXIST).exists()
@@ -91,16 +95,8 @@ class WifiService:
         atomic_write(self.root(SSID), ssid.encode())
         atomic_write(self.root(PASSWORD_FILE), password.encode(), 0o600)
         atomic_write(self.root(TRY_CONNECT), b"")
-        if self.sim:
-            self._sim_kvm_system()
-
-    def _sim_kvm_system(self) -> None:
-        """What kvm_system would do with the request, when the sim device has Wi-Fi: join (any network)."""
-        if not self.supported():
-            return
-        self.root(TRY_CONNECT).unlink(missing_ok=True)
-        self.root(AP_MODE).unlink(missing_ok=True)
-        atomic_write(self.root(STATE), b"1\n")
+        if self.kvm_system is not None:
+            self.kvm_system(self.root)
 
     def connect_from_ap(self, ssid: str, password: str) -> None:
         """The AP-mode page's request (already authorised by ``check_ap_key``)."""
