@@ -42,19 +42,24 @@ async def _serve(config: Config, root: Path, config_path: Path) -> None:
     from granian.constants import Interfaces
     from granian.server.embed import Server
 
+    from app.banner import quiet_embedded_warning, start_lines
     from app.server import create_app
 
-    app = create_app(config, root, config_path=config_path)
     https = config.proto == "https"
+    port = config.port.https if https else config.port.http
+    app = create_app(config, root, config_path=config_path)
+    lines = start_lines(config, root, app.state.services.auth.store, port, https)
     server = Server(
         app,
         address=config.host or "0.0.0.0",
-        port=config.port.https if https else config.port.http,
+        port=port,
         interface=Interfaces.ASGI,
         ssl_cert=Path(config.cert.crt) if https else None,
         ssl_key=Path(config.cert.key) if https else None,
         log_level="warning",  # type: ignore[arg-type]
     )
+    quiet_embedded_warning()
+    server.on_startup(lambda: print("\n".join(lines), flush=True))  # the socket is bound by then
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
         loop.add_signal_handler(sig, server.stop)
