@@ -110,6 +110,18 @@ class Update(_Section):
     keys: str = ""
 
 
+class Vnc(_Section):
+    """Ours: the VNC (RFB 3.8) server, for VNC clients; noVNC in the browser goes through HTTP instead."""
+
+    enabled: bool = False
+    port: PortNumber = 5900
+    # Listen address; "" = the same as ``host``.
+    host: str = ""
+    # The host's keyboard layout, to turn a client's keysyms into keys (QEMU key events need none);
+    # one of the paste layouts. Admins change it at run time (POST /api/vnc/settings).
+    layout: Literal["us", "de", "fr", "uk", "es", "it", "ch-de", "nordic", "us-intl"] = "us"
+
+
 class Config(_Section):
     proto: Literal["http", "https"] = "http"
     host: str = ""
@@ -129,6 +141,7 @@ class Config(_Section):
     hid: Hid = msgspec.field(default_factory=Hid)
     network: Network = msgspec.field(default_factory=Network)
     update: Update = msgspec.field(default_factory=Update)
+    vnc: Vnc = msgspec.field(default_factory=Vnc)
 
 
 class ConfigError(Exception):

@@ -42,6 +42,7 @@ from app.services.update.service import UpdateService
 from app.services.video.capture import Capture
 from app.services.video.hdmi import Hdmi
 from app.services.video.screen import ScreenSettings
+from app.services.vnc.server import VncService
 from app.sim.host import SimHost
 from app.sim.input import SimInput
 
@@ -85,6 +86,7 @@ class Services:
     dns: DnsService
     tailscale: TailscaleControl
     updates: UpdateService
+    vnc: VncService
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -94,9 +96,11 @@ class Services:
         self.hid.start()
         refresher = asyncio.create_task(self._refresh_accounts())
         jiggler = asyncio.create_task(self.jiggler.run())
+        await self.vnc.start()
         try:
             yield
         finally:
+            await self.vnc.stop()
             refresher.cancel()
             jiggler.cancel()
             await asyncio.to_thread(self.capture.stop)
@@ -126,6 +130,9 @@ def build_services(config: Config, root_path: Path, config_path: Path | None = N
     hid = HidService(board.hid_paths, bus)
     images = ImageLibrary(root, board.gadget, hid.detached)
     runner = board.runner
+    paster = Paster(hid, config.hid.paste_delay_ms)
+    live = LiveConnections(auth.sessions)
+    tls = Tls(root, config_path)
     return Services(
         config=config,
         root=root,
@@ -140,16 +147,16 @@ def build_services(config: Config, root_path: Path, config_path: Path | None = N
         capture=capture,
         hdmi=Hdmi(root, capture),
         hid=hid,
-        paster=Paster(hid, config.hid.paste_delay_ms),
+        paster=paster,
         shortcuts=ShortcutStore(root),
         jiggler=Jiggler(root, hid),
-        live=LiveConnections(auth.sessions),
+        live=live,
         sim_input=board.sim_input,
         runner=runner,
         settings=DeviceSettings(root, runner),
         scripts=Scripts(root, runner),
         swap=Swap(root, runner),
-        tls=Tls(root, config_path),
+        tls=tls,
         gadget=board.gadget,
         images=images,
         virtual=VirtualDevices(images),
@@ -159,6 +166,7 @@ def build_services(config: Config, root_path: Path, config_path: Path | None = N
         dns=DnsService(root, board.interface_info, board.fallback_interface),
         tailscale=TailscaleControl(root, runner, board.tailscale_installer),
         updates=_updates(config, root, runner),
+        vnc=VncService(config, root, auth, capture, hid, paster, live, tls),
     )
 
 

@@ -29,6 +29,7 @@ from app.api.tailscale import TailscaleController
 from app.api.terminal import terminal
 from app.api.virtual import VirtualController
 from app.api.vm import VmController
+from app.api.vnc import VncController, vnc_socket
 from app.api.ws import input_channel
 from app.config import Config
 from app.runtime import build_services
@@ -64,6 +65,8 @@ def create_app(config: Config, root: Path, frontend: Path = FRONTEND_DIST, confi
         DownloadController,
         input_channel,
         terminal,
+        VncController,
+        vnc_socket,
     ]
     if services.sim_input is not None:
         handlers.append(SimController)

@@ -204,6 +204,13 @@ class Tls:
         except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError) as err:
             raise ApiError(-2, f"failed to {'enable' if enabled else 'disable'} TLS: {err}") from None
 
+    def device_certificate(self) -> tuple[str, str]:
+        """The device's certificate and key paths, made now if missing (the VNC server's TLS)."""
+        try:
+            return self._certificate()
+        except (OSError, UnicodeDecodeError, ValueError) as err:
+            raise ApiError(-2, f"no device certificate: {err}") from None
+
     def _certificate(self) -> tuple[str, str]:
         crt, key = self.root(CERT), self.root(KEY)
         if not (crt.is_file() and key.is_file() and crt.stat().st_size and key.stat().st_size):

@@ -1,0 +1,339 @@
+"""One VNC client after the handshake: its messages in, framebuffer updates out.
+
+Updates follow the client's requests (or run on their own once it enables continuous updates) and
+are paced like MJPEG viewers: the next update goes only when the client has received all but a
+little of the previous one, and it is always the newest frame, so a slow client skips frames and
+sees the present. The client's session is re-checked while it is connected; when it ends the
+connection closes (within a second).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from app.services.auth.accounts import Role
+from app.services.video.capture import Capture, Frame
+from app.services.vnc import encodings, wire
+from app.services.vnc.input import VncInput
+from app.services.vnc.link import Link, Piece
+from app.services.vnc.security import Identity
+from app.services.vnc.wire import PixelFormat
+
+log = logging.getLogger(__name__)
+
+IN_FLIGHT_SLACK = 64 * 1024  # bytes that may still be on the way when the next update goes
+PACE_POLL_MIN, PACE_POLL_MAX = 0.002, 0.01
+CUT_TEXT_LIMIT = 256 * 1024  # a longer ClientCutText closes the connection
+ENCODINGS_LIMIT = 1024
+FIRST_FRAME_SECONDS = 10.0
+
+
+class ProtocolError(Exception):
+    """The client sent something RFB does not allow; the connection closes."""
+
+
+@dataclass
+class ClientState:
+    """What the settings page shows about a client."""
+
+    peer: str
+    username: str
+    role: str
+    transport: str
+    connected: float = field(default_factory=time.time)
+    encoding: str = "raw"
+    updates: int = 0
+
+
+class VncConnection:
+    def __init__(
+        self,
+        link: Link,
+        identity: Identity,
+        capture: Capture,
+        inputs: VncInput | None,
+        paste: Callable[[str], None],
+        name: str,
+        state: ClientState,
+        decoded: encodings.Decoded,
+    ) -> None:
+        self.decoded = decoded
+        self.link = link
+        self.identity = identity
+        self.capture = capture
+        self.inputs = inputs  # None: a viewer, whose input is dropped
+        self.paste = paste
+        self.name = name
+        self.state = state
+        self.width = self.height = 0
+        self.format = wire.SERVER_FORMAT
+        self.encodings: list[int] = [wire.ENC_RAW]
+        self._wake = asyncio.Event()
+        self._requested = False  # an update request is waiting
+        self._full = True  # the next update is a whole screen, whatever changed
+        self._continuous = False
+        self._pseudo: list[bytes] = []  # pseudo-rectangles waiting for the next update
+        self._last_seq = 0
+        self._last_image: encodings.Image | None = None
+        self._zrle = encodings.ZrleStream()
+        self._sent = 0
+
+    # --- the whole connection --------------------------------------------------------------
+
+    async def run(self, ended: asyncio.Event) -> None:
+        """Until the client goes, breaks the protocol, or ``ended`` is set (its session ended)."""
+        await self.link.read(1)  # ClientInit: the shared flag (every client shares here)
+        async with self.capture.viewer():
+            frame = await asyncio.wait_for(self.capture.next_frame(0), FIRST_FRAME_SECONDS)
+            self.width, self.height = frame.width, frame.height
+            self.link.write([wire.server_init(self.width, self.height, self.name)])
+            await self.link.drain()
+            tasks = [
+                asyncio.create_task(self._read_loop()),
+                asyncio.create_task(self._update_loop()),
+                asyncio.create_task(ended.wait()),
+            ]
+            try:
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    error = task.exception()
+                    if isinstance(error, ProtocolError):
+                        log.info("VNC client %s: %s", self.link.peer, error)
+                    elif error is not None and not isinstance(error, (OSError, asyncio.IncompleteReadError)):
+                        raise error
+            finally:
+                for task in tasks:
+                    task.cancel()
+                for task in tasks:
+                    with contextlib.suppress(BaseException):
+                        await task
+                if self.inputs is not None:
+                    self.inputs.release()
+
+    # --- client messages -------------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        read = self.link.read
+        while True:
+            (kind,) = await read(1)
+            if kind == wire.C_SET_PIXEL_FORMAT:
+                fmt = PixelFormat.parse((await read(19))[3:])
+                if not fmt.usable():
+                    raise ProtocolError(f"pixel format not supported: {fmt}")
+                self.format = fmt
+                self._last_image = None
+            elif kind == wire.C_SET_ENCODINGS:
+                (count,) = struct.unpack(">xH", await read(3))
+                if count > ENCODINGS_LIMIT:
+                    raise ProtocolError("too many encodings")
+                self._set_encodings(list(struct.unpack(f">{count}i", await read(4 * count))))
+            elif kind == wire.C_UPDATE_REQUEST:
+                incremental, *_ = struct.unpack(">BHHHH", await read(9))
+                self._requested = True
+                if not incremental:
+                    self._full = True
+                self._wake.set()
+            elif kind == wire.C_KEY:
+                down, keysym = struct.unpack(">BxxI", await read(7))
+                if self.inputs is not None:
+                    self.inputs.keysym(keysym, bool(down))
+            elif kind == wire.C_POINTER:
+                mask, x, y = struct.unpack(">BHH", await read(5))
+                if self.inputs is not None:
+                    self.inputs.pointer(mask, x, y, self.width, self.height)
+            elif kind == wire.C_CUT_TEXT:
+                await self._cut_text()
+            elif kind == wire.C_ENABLE_CONTINUOUS:
+                enable, *_ = struct.unpack(">BHHHH", await read(9))
+                self._set_continuous(bool(enable))
+            elif kind == wire.C_FENCE:
+                await self._fence()
+            elif kind == wire.C_SET_DESKTOP_SIZE:
+                (_, _, _, screens) = struct.unpack(">xHHBx", await read(7))
+                await read(16 * screens)
+                # The picture's size is the host's: a client cannot change it.
+                self._pseudo.append(
+                    wire.extended_desktop_size(self.width, self.height, wire.RESIZE_BY_CLIENT, wire.RESIZE_PROHIBITED)
+                )
+                self._wake.set()
+            elif kind == wire.C_QEMU:
+                await self._qemu()
+            else:
+                raise ProtocolError(f"unknown message type {kind}")
+
+    def _set_encodings(self, offered: list[int]) -> None:
+        self.encodings = offered
+        self._last_image = None
+        self._full = True
+        if wire.ENC_EXTENDED_DESKTOP_SIZE in offered:  # says the server knows it (rfbproto)
+            self._pseudo.append(
+                wire.extended_desktop_size(self.width, self.height, wire.RESIZE_BY_SERVER, wire.RESIZE_OK)
+            )
+        if wire.ENC_QEMU_KEY in offered:
+            self._pseudo.append(wire.rect(0, 0, 0, 0, wire.ENC_QEMU_KEY))
+        if wire.ENC_CONTINUOUS_UPDATES in offered:
+            self.link.write([bytes([wire.S_END_CONTINUOUS])])  # says continuous updates are supported
+        if wire.ENC_FENCE in offered:
+            self.link.write([wire.fence(wire.FENCE_REQUEST, b"")])  # says fences are supported
+        self._wake.set()
+
+    def _set_continuous(self, enable: bool) -> None:
+        self._continuous = enable
+        if not enable:
+            self.link.write([bytes([wire.S_END_CONTINUOUS])])
+        self._wake.set()
+
+    async def _cut_text(self) -> None:
+        (length,) = struct.unpack(">xxxi", await self.link.read(7))
+        if length < 0:  # the extended clipboard's messages: not offered, so skip them
+            length = -length
+            if length > CUT_TEXT_LIMIT:
+                raise ProtocolError("clipboard message too long")
+            await self.link.read(length)
+            return
+        if length > CUT_TEXT_LIMIT:
+            raise ProtocolError(f"cut text of {length} bytes (limit {CUT_TEXT_LIMIT})")
+        text = (await self.link.read(length)).decode("latin-1")
+        if self.inputs is not None and text:
+            self.paste(text)
+
+    async def _fence(self) -> None:
+        flags, size = struct.unpack(">xxxIB", await self.link.read(8))
+        if size > 64:
+            raise ProtocolError("fence payload too long")
+        payload = await self.link.read(size)
+        if flags & wire.FENCE_REQUEST:  # answered at once: updates already go out in order
+            self.link.write([wire.fence(flags & ~wire.FENCE_REQUEST & 0x7, payload)])
+            await self.link.drain()
+
+    async def _qemu(self) -> None:
+        (sub,) = await self.link.read(1)
+        if sub == wire.QEMU_KEY_EVENT:
+            down, keysym, code = struct.unpack(">HII", await self.link.read(10))
+            if self.inputs is None:
+                return
+            if code:
+                self.inputs.scancode(code, bool(down))
+            else:
+                self.inputs.keysym(keysym, bool(down))
+        elif sub == wire.QEMU_AUDIO:
+            (op,) = struct.unpack(">H", await self.link.read(2))
+            if op == 2:
+                await self.link.read(6)
+        else:
+            raise ProtocolError(f"unknown QEMU message {sub}")
+
+    # --- updates ---------------------------------------------------------------------------
+
+    def _wanted(self) -> bool:
+        return self._requested or self._continuous
+
+    async def _update_loop(self) -> None:
+        while True:
+            while not self._wanted():
+                self._wake.clear()
+                await self._wake.wait()
+            frame = await self._next_frame()
+            if frame is None:
+                continue
+            pieces = await self._update(frame)
+            if pieces is None:
+                continue  # nothing changed in the picture: wait for the next frame
+            self._requested = False
+            self._sent += self.link.write(pieces)
+            await self.link.drain()
+            self.state.updates += 1
+            await self._wait_delivered()
+
+    async def _next_frame(self) -> Frame | None:
+        """The newest frame, or a newer one than the last sent; None if woken for something else."""
+        latest = self.capture.latest
+        if latest is not None and (self._full or self._pseudo or latest.seq > self._last_seq):
+            return latest
+        self._wake.clear()
+        waiter = asyncio.ensure_future(self.capture.next_frame(self._last_seq))
+        woken = asyncio.ensure_future(self._wake.wait())
+        try:
+            done, _ = await asyncio.wait((waiter, woken), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            woken.cancel()
+        return waiter.result() if waiter in done else None
+
+    def _choose(self, frame: Frame) -> int:
+        """The first encoding in the client's order that the server can send for this frame."""
+        quality = any(wire.JPEG_QUALITY_LOWEST <= e <= wire.JPEG_QUALITY_HIGHEST for e in self.encodings)
+        same_size = (frame.width, frame.height) == (self.width, self.height)
+        for encoding in self.encodings:
+            if encoding == wire.ENC_TIGHT and quality and self.format.jpeg_ok() and same_size:
+                return encoding
+            if encoding in (wire.ENC_ZRLE, wire.ENC_RAW):
+                return encoding
+        return wire.ENC_RAW
+
+    def _resize(self, frame: Frame) -> list[bytes]:
+        """The desktop-size rectangle if the picture changed size and the client can follow."""
+        if (frame.width, frame.height) == (self.width, self.height):
+            return []
+        if wire.ENC_EXTENDED_DESKTOP_SIZE in self.encodings:
+            self.width, self.height = frame.width, frame.height
+            return [wire.extended_desktop_size(self.width, self.height, wire.RESIZE_BY_SERVER, wire.RESIZE_OK)]
+        if wire.ENC_DESKTOP_SIZE in self.encodings:
+            self.width, self.height = frame.width, frame.height
+            return [wire.rect(0, 0, self.width, self.height, wire.ENC_DESKTOP_SIZE)]
+        return []  # the client keeps its size: the picture is scaled to it
+
+    async def _update(self, frame: Frame) -> list[Piece] | None:
+        rects: list[list[Piece]] = [[p] for p in self._pseudo]
+        self._pseudo = []
+        resize = self._resize(frame)
+        rects += [[p] for p in resize]
+        full = self._full or bool(resize)
+        encoding = self._choose(frame)
+        self.state.encoding = {wire.ENC_TIGHT: "tight", wire.ENC_ZRLE: "zrle"}.get(encoding, "raw")
+        if encoding == wire.ENC_TIGHT:
+            end = len(frame.part) - 2  # the part is headers, the JPEG, CRLF: a view, not a copy
+            rects.append(
+                encodings.tight_jpeg(memoryview(frame.part)[end - frame.jpeg_size : end], self.width, self.height)
+            )
+            self._last_image = None
+        else:
+            image = await self._pixels(frame, encoding, full)
+            if image is not None:
+                rects.append(image)
+        self._full = False
+        self._last_seq = frame.seq
+        if not rects:
+            return None
+        return [wire.update_header(len(rects)), *(piece for rect in rects for piece in rect)]
+
+    async def _pixels(self, frame: Frame, encoding: int, full: bool) -> list[Piece] | None:
+        end = len(frame.part) - 2
+        jpeg = memoryview(frame.part)[end - frame.jpeg_size : end]
+        image = await self.decoded.get(frame.seq, jpeg, self.width, self.height)
+        box = encodings.changed_box(None if full else self._last_image, image)
+        self._last_image = image
+        if box is None:
+            return None
+        if encoding == wire.ENC_ZRLE:
+            return await asyncio.to_thread(self._zrle.encode, image, box, self.format)
+        return await asyncio.to_thread(encodings.raw, image, box, self.format)
+
+    async def _wait_delivered(self) -> None:
+        delay = PACE_POLL_MIN
+        while True:
+            delivered = self.link.delivered()
+            if delivered is None or self._sent - delivered <= IN_FLIGHT_SLACK:
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, PACE_POLL_MAX)
+
+
+def is_viewer(identity: Identity) -> bool:
+    return identity.role < Role.USER

@@ -1,0 +1,140 @@
+"""Framebuffer rectangles: Tight JPEG passed through, and Raw and ZRLE for clients without it.
+
+Tight's JPEG rectangle is the capture loop's JPEG with a two-to-four-byte header: the bytes the
+MJPEG viewers get are sent as they are (a view into the same object, never decoded or re-encoded).
+Raw and ZRLE need pixels, so the JPEG is decoded once per frame for every client that needs it
+(``Decoded``), and each such client is sent only the part that changed since its last update.
+NumPy and OpenCV are imported on first use, as the video sources do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from typing import TYPE_CHECKING, Any
+
+from app.board.video import jpeg as jpg
+from app.services.vnc import wire
+from app.services.vnc.wire import PixelFormat
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    Image = npt.NDArray[np.uint8]
+else:
+    Image = Any
+
+ZRLE_TILE = 64
+
+
+def tight_jpeg(jpeg: memoryview | bytes, width: int, height: int) -> list[bytes | memoryview]:
+    """A whole-screen Tight JPEG rectangle: header pieces, then the JPEG itself (not copied)."""
+    return [
+        wire.rect(0, 0, width, height, wire.ENC_TIGHT),
+        bytes([wire.TIGHT_JPEG]),
+        wire.compact_length(len(jpeg)),
+        jpeg,
+    ]
+
+
+def decode(jpeg: bytes | memoryview, width: int, height: int) -> Image:
+    """The frame as BGR pixels at the client's framebuffer size (blocking: run it in a thread)."""
+    image: Image = jpg.decode(bytes(jpeg))
+    if image is None:
+        raise ValueError("undecodable JPEG frame")
+    return jpg.fit(image, width, height)  # type: ignore[no-any-return]
+
+
+class Decoded:
+    """The newest frame's pixels, decoded once for every Raw/ZRLE client at the same size."""
+
+    def __init__(self) -> None:
+        self._key: tuple[int, int, int] | None = None
+        self._image: Image | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self, seq: int, jpeg: memoryview, width: int, height: int) -> Image:
+        async with self._lock:
+            if self._key != (seq, width, height) or self._image is None:
+                self._image = await asyncio.to_thread(decode, jpeg, width, height)
+                self._key = (seq, width, height)
+            return self._image
+
+
+def changed_box(before: Image | None, after: Image) -> tuple[int, int, int, int] | None:
+    """The bounding box (x, y, w, h) of what differs between two frames; None if nothing does."""
+    import numpy as np
+
+    if before is None or before.shape != after.shape:
+        return 0, 0, after.shape[1], after.shape[0]
+    diff = np.any(before != after, axis=2)
+    rows = np.flatnonzero(diff.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(diff.any(axis=0))
+    y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    return x0, y0, x1 - x0, y1 - y0
+
+
+def pixels(image: Image, fmt: PixelFormat) -> Image:
+    """BGR pixels in the client's pixel format: an (h, w, bytes-per-pixel) uint8 array."""
+    import numpy as np
+
+    b = image[..., 0].astype(np.uint32)
+    g = image[..., 1].astype(np.uint32)
+    r = image[..., 2].astype(np.uint32)
+    value = (
+        ((r * fmt.red_max + 127) // 255) << fmt.red_shift
+        | ((g * fmt.green_max + 127) // 255) << fmt.green_shift
+        | ((b * fmt.blue_max + 127) // 255) << fmt.blue_shift
+    )
+    size = fmt.bytes_per_pixel
+    order = ">" if fmt.big_endian else "<"
+    packed = value.astype(f"{order}u{size}") if size > 1 else value.astype(np.uint8)
+    return packed.view(np.uint8).reshape(image.shape[0], image.shape[1], size)
+
+
+def raw(image: Image, box: tuple[int, int, int, int], fmt: PixelFormat) -> list[bytes | memoryview]:
+    x, y, w, h = box
+    data = pixels(image[y : y + h, x : x + w], fmt)
+    return [wire.rect(x, y, w, h, wire.ENC_RAW), data.tobytes()]
+
+
+def _cpixel_bytes(fmt: PixelFormat) -> slice:
+    """ZRLE's compressed pixel: 3 bytes when a 32-bit pixel's colours fit in its low or high three."""
+    if fmt.bits_per_pixel != 32 or fmt.depth > 24:
+        return slice(0, fmt.bytes_per_pixel)
+    top = max(
+        (fmt.red_max.bit_length() + fmt.red_shift),
+        (fmt.green_max.bit_length() + fmt.green_shift),
+        (fmt.blue_max.bit_length() + fmt.blue_shift),
+    )
+    low = min(fmt.red_shift, fmt.green_shift, fmt.blue_shift)
+    if top <= 24:  # the low three bytes carry the colour
+        return slice(1, 4) if fmt.big_endian else slice(0, 3)
+    if low >= 8:
+        return slice(0, 3) if fmt.big_endian else slice(1, 4)
+    return slice(0, 4)
+
+
+class ZrleStream:
+    """One client's ZRLE state: its zlib stream lives as long as the connection (RFC 6143 7.7.6)."""
+
+    def __init__(self) -> None:
+        self._zlib = zlib.compressobj(6)
+
+    def encode(self, image: Image, box: tuple[int, int, int, int], fmt: PixelFormat) -> list[bytes | memoryview]:
+        x, y, w, h = box
+        cpixels = pixels(image[y : y + h, x : x + w], fmt)[..., _cpixel_bytes(fmt)]
+        parts: list[bytes] = []
+        for ty in range(0, h, ZRLE_TILE):
+            for tx in range(0, w, ZRLE_TILE):
+                tile = cpixels[ty : ty + ZRLE_TILE, tx : tx + ZRLE_TILE]
+                first = tile[0, 0]
+                if (tile == first).all():
+                    parts.append(b"\x01" + first.tobytes())  # solid
+                else:
+                    parts.append(b"\x00" + tile.tobytes())  # raw
+        data = self._zlib.compress(b"".join(parts)) + self._zlib.flush(zlib.Z_SYNC_FLUSH)
+        return [wire.rect(x, y, w, h, wire.ENC_ZRLE), len(data).to_bytes(4, "big"), data]

@@ -1,0 +1,323 @@
+"""The VNC server against real RFB clients: vncdotool (PyPI) for classic VNC auth, None, Raw/ZRLE,
+keysyms, pointer and clipboard; a small test-side client (tests/vnc/rfb.py) for VeNCrypt+TLS with
+Plain, Tight JPEG, QEMU key events and ExtendedDesktopSize."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+from twisted.internet import reactor
+from vncdotool import api as vncapi
+from vncdotool.rfb import Encoding
+
+from app.services.auth.transport import encrypt
+from tests.api.mjpeg import MjpegReader
+from tests.conftest import RunningApp, free_port, start_app
+from tests.vnc.rfb import CONTINUOUS, EXT_DESKTOP, JPEG_QUALITY_8, QEMU_KEY, RAW, TIGHT, Refused, RfbClient, decode_jpeg
+
+# vncdotool runs one Twisted reactor per process, in a thread; it is shut down once at the end.
+_vncdotool_used = False
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _vncdotool_reactor() -> Iterator[None]:
+    yield
+    if _vncdotool_used:
+        vncapi.shutdown()
+
+
+def vncdotool(port: int, password: str | None = None, encoding: int = Encoding.RAW) -> Any:
+    global _vncdotool_used
+    _vncdotool_used = True
+    client = vncapi.connect(f"127.0.0.1::{port}", password=password, timeout=30)
+    client.factory.encoding = encoding
+    return client
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def host(client: httpx.Client) -> dict[str, Any]:
+    answer = client.get("/api/sim/host").json()
+    assert answer["code"] == 0
+    return answer["data"]  # type: ignore[no-any-return]
+
+
+class Board:
+    def __init__(self, app: RunningApp, port: int) -> None:
+        self.app = app
+        self.port = port
+        self.admin = app.login()
+
+    def power_on(self) -> None:
+        if host(self.admin)["power"] == "off":
+            assert self.admin.post("/api/vm/gpio", json={"type": "power", "duration": 50}).json()["code"] == 0
+            wait_until(lambda: host(self.admin)["power"] != "off")
+            time.sleep(0.3)
+
+    def clear(self) -> None:
+        assert self.admin.post("/api/sim/host/clear").json()["code"] == 0
+
+    def layout(self, name: str) -> None:
+        assert self.admin.post("/api/sim/host/layout", json={"layout": name}).json()["code"] == 0
+        answer = self.admin.post("/api/vnc/settings", json={"layout": name}).json()
+        assert answer["code"] == 0, answer
+
+    def text(self) -> str:
+        return str(host(self.admin)["text"])
+
+    def mjpeg_frame(self) -> bytes:
+        reader = MjpegReader(self.app.url, str(self.admin.cookies.get("nano-kvm-token")))
+        try:
+            return reader.next_part().jpeg
+        finally:
+            reader.sock.close()
+
+
+@pytest.fixture(scope="module")
+def board(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Board]:
+    port = free_port()
+    app = start_app(tmp_path_factory.mktemp("vnc"), {"vnc": {"enabled": True, "port": port}})
+    try:
+        yield Board(app, port)
+    finally:
+        app.stop()
+
+
+def connect_plain(board: Board, username: str = "admin", password: str = "admin") -> RfbClient:
+    client = RfbClient(board.port)
+    client.login_vencrypt(username, password, cafile=str(board.app.path("/etc/kvm/server.crt")))
+    return client
+
+
+def test_vencrypt_plain_tight_passes_the_mjpeg_frame_through(board: Board) -> None:
+    board.power_on()
+    client = connect_plain(board)
+    try:
+        client.init([TIGHT, JPEG_QUALITY_8, EXT_DESKTOP, QEMU_KEY, RAW])
+        assert "KVM" in client.name
+        client.request()
+        update = client.update()
+        encodings = [r[4] for r in update.rects]
+        assert EXT_DESKTOP in encodings and QEMU_KEY in encodings
+        assert len(update.jpegs) == 1
+        vnc_jpeg = update.jpegs[0]
+        assert vnc_jpeg[:2] == b"\xff\xd8"
+        image = decode_jpeg(vnc_jpeg)
+        assert image.shape[:2] == (client.height, client.width)
+        # The same screen through MJPEG: the same picture (the sim hands out one JPEG per change).
+        mjpeg = decode_jpeg(board.mjpeg_frame())
+        assert mjpeg.shape == image.shape
+        assert float(np.abs(mjpeg.astype(int) - image.astype(int)).mean()) < 2.0
+        assert image.std() > 1  # the console, not an empty picture
+    finally:
+        client.close()
+
+
+def test_vencrypt_refuses_a_wrong_password_and_counts_it(tmp_path: Path) -> None:
+    port = free_port()
+    app = start_app(
+        tmp_path,
+        {"vnc": {"enabled": True, "port": port}, "security": {"loginLockoutDuration": 60, "loginMaxFailures": 2}},
+    )
+    try:
+        for _ in range(2):
+            client = RfbClient(port)
+            with pytest.raises(Refused, match="invalid username or password"):
+                client.login_vencrypt("admin", "wrong")
+            client.close()
+        client = RfbClient(port)
+        with pytest.raises(Refused, match="too many failed attempts"):
+            client.security_types()
+        client.close()
+    finally:
+        app.stop()
+
+
+def test_vnc_password_with_vncdotool_raw_matches_the_screen(board: Board, tmp_path: Path) -> None:
+    answer = board.admin.post("/api/vnc/settings", json={"password": encrypt("s3cret")}).json()
+    assert answer["code"] == 0 and answer["data"]["vncPassword"] is True
+    board.power_on()
+    client = vncdotool(board.port, password="s3cret")
+    try:
+        shot = tmp_path / "raw.png"
+        client.captureScreen(str(shot))
+        vnc = np.asarray(Image.open(shot).convert("RGB"))[..., ::-1]  # RGB -> BGR
+        mjpeg = decode_jpeg(board.mjpeg_frame())
+        assert vnc.shape == mjpeg.shape
+        assert float(np.abs(vnc.astype(int) - mjpeg.astype(int)).mean()) < 2.0
+    finally:
+        client.disconnect()
+
+
+def test_zrle_with_vncdotool(board: Board, tmp_path: Path) -> None:
+    board.admin.post("/api/vnc/settings", json={"password": encrypt("s3cret")})
+    client = vncdotool(board.port, password="s3cret", encoding=Encoding.ZRLE)
+    try:
+        buffer = io.BytesIO()
+        client.captureScreen(buffer, format="PNG")
+        vnc = np.asarray(Image.open(buffer).convert("RGB"))[..., ::-1]
+        mjpeg = decode_jpeg(board.mjpeg_frame())
+        assert float(np.abs(vnc.astype(int) - mjpeg.astype(int)).mean()) < 2.0
+    finally:
+        client.disconnect()
+
+
+def test_wrong_vnc_password_is_refused(board: Board) -> None:
+    board.admin.post("/api/vnc/settings", json={"password": encrypt("s3cret")})
+    with pytest.raises(Exception, match=r"(?i)auth"):
+        client = vncdotool(board.port, password="nope")
+        client.captureScreen(io.BytesIO(), format="PNG")
+
+
+# Per layout: what vncdotool types as keysyms, and QEMU scancodes for the physical keys Q, W, Y, 2
+# with what the host then types (the layout's own letters there).
+LAYOUT_CASES = [
+    ("us", "Hi @#{", "qwy2"),
+    ("de", "Zürich @€{", "qwz2"),
+    ("fr", "Déjà @{", "azyé"),
+]
+SCANCODES = [0x10, 0x11, 0x15, 0x03]
+
+
+@pytest.mark.parametrize(("layout", "typed", "physical"), LAYOUT_CASES)
+def test_keys_in_three_layouts(board: Board, layout: str, typed: str, physical: str) -> None:
+    board.power_on()
+    board.layout(layout)
+    board.clear()
+    board.admin.post("/api/vnc/settings", json={"password": encrypt("s3cret")})
+    client = vncdotool(board.port, password="s3cret")
+    try:
+        for char in typed:
+            client.keyPress(char)
+        wait_until(lambda: board.text() == typed)
+    finally:
+        client.disconnect()
+    board.clear()
+    rfb = connect_plain(board)
+    try:
+        rfb.init([RAW, QEMU_KEY])
+        for code in SCANCODES:
+            rfb.qemu_key(code, True, keysym=0x61)  # a wrong keysym: the scancode must win
+            rfb.qemu_key(code, False, keysym=0x61)
+        wait_until(lambda: board.text() == physical)
+    finally:
+        rfb.close()
+    board.layout("us")
+
+
+def test_pointer_buttons_and_clipboard(board: Board) -> None:
+    board.power_on()
+    board.layout("us")
+    board.clear()
+    board.admin.post("/api/vnc/settings", json={"password": encrypt("s3cret")})
+    client = vncdotool(board.port, password="s3cret")
+    try:
+        client.mouseMove(1919, 0)
+        wait_until(lambda: host(board.admin)["pointer"] == {"x": 32767, "y": 0})
+        clicks = host(board.admin)["clicks"]
+        client.mouseMove(960, 540)
+        client.mousePress(1)
+        client.mousePress(3)
+        wait_until(lambda: host(board.admin)["clicks"] == clicks + 2)
+        pointer = host(board.admin)["pointer"]
+        assert abs(pointer["x"] - 16392) < 20 and abs(pointer["y"] - 16399) < 20
+        assert host(board.admin)["buttons"] == 0
+        client.clientCutText("pasted, OK!")  # typed in the host's layout
+        # vncdotool's clientCutText returns None, which becomes the protocol its later calls get.
+        reactor.callFromThread(client.factory.deferred.addCallback, lambda _: client.protocol)
+        wait_until(lambda: board.text() == "pasted, OK!")
+    finally:
+        client.disconnect()
+
+
+def test_viewer_sees_but_cannot_type(board: Board) -> None:
+    answer = board.admin.post(
+        "/api/auth/users", json={"username": "vera", "password": encrypt("viewer-pass-1"), "role": "viewer"}
+    ).json()
+    assert answer["code"] in (0, -3), answer  # -3: made by an earlier run of this module's board
+    board.power_on()
+    board.clear()
+    client = connect_plain(board, "vera", "viewer-pass-1")
+    try:
+        client.init([TIGHT, JPEG_QUALITY_8, RAW])
+        client.request()
+        assert client.update().jpegs
+        client.key(0x61, True)
+        client.key(0x61, False)
+        client.qemu_key(0x1E, True)
+        client.qemu_key(0x1E, False)
+        client.pointer(1, 10, 10)
+        client.cut_text(b"nothing")
+        client.request()
+        client.update()  # the server read all of the above
+        time.sleep(0.5)
+        assert board.text() == ""
+        assert host(board.admin)["buttons"] == 0
+    finally:
+        client.close()
+
+
+def test_revocation_disconnects(board: Board) -> None:
+    board.admin.post("/api/auth/users", json={"username": "ursula", "password": encrypt("user-pass-1"), "role": "user"})
+    client = connect_plain(board, "ursula", "user-pass-1")
+    client.init([TIGHT, JPEG_QUALITY_8, RAW, CONTINUOUS])
+    client.request()
+    client.update()
+    closed = threading.Event()
+
+    def drain() -> None:
+        try:
+            while True:
+                client.request(incremental=True)
+                client.update()
+        except (OSError, ConnectionError, AssertionError):
+            closed.set()
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    answer = board.admin.put("/api/auth/users/ursula", json={"role": "viewer"}).json()
+    assert answer["code"] == 0, answer
+    assert closed.wait(5), "the connection outlived its session"
+    client.close()
+
+
+def test_status_lists_clients(board: Board) -> None:
+    client = connect_plain(board)
+    try:
+        client.init([RAW])
+        status = board.admin.get("/api/vnc").json()
+        assert status["code"] == 0
+        data = status["data"]
+        assert data["enabled"] is True and data["running"] is True and data["port"] == board.port
+        assert any(c["username"] == "admin" and c["transport"] == "vnc" for c in data["clients"])
+    finally:
+        client.close()
+    viewer = board.app.client()
+    assert viewer.get("/api/vnc").status_code == 401
+
+
+def test_oversized_cut_text_closes_the_connection(board: Board) -> None:
+    client = connect_plain(board)
+    try:
+        client.init([RAW])
+        client.sock.sendall(b"\x06\x00\x00\x00" + (10 << 20).to_bytes(4, "big"))
+        with pytest.raises((ConnectionError, OSError)):
+            for _ in range(100):
+                client.request()
+                client.update()
+    finally:
+        client.close()
