@@ -19,7 +19,7 @@ from litestar.exceptions import PermissionDeniedException
 from app.api.access import current_session, session_token
 from app.api.envelope import Envelope, ok, parse_body
 from app.api.routing import Req, get, post, services
-from app.api.ws import origin_allowed
+from app.api.ws import REVOKED, origin_allowed
 from app.errors import ApiError
 from app.services.auth import transport
 from app.services.auth.accounts import Role
@@ -93,17 +93,23 @@ async def vnc_socket(socket: Socket) -> None:
     link = WebSocketLink(str(client[0]) if client else "unknown", socket.send_bytes, pacer, INBOUND_LIMIT)
     token = session_token(socket.headers.get("cookie")) if services_.auth.enabled else None
     identity = Identity(session.username, session.role, token)
-    reader = asyncio.create_task(_receive(socket, link))
-    server = asyncio.create_task(services_.vnc.serve_websocket(link, identity))
+    revoked = asyncio.Event()  # from the upgrade on, also during the RFB handshake
+    services_.live.add(session.username, revoked.set)
+    tasks = (
+        asyncio.create_task(_receive(socket, link)),
+        asyncio.create_task(services_.vnc.serve_websocket(link, identity)),
+        asyncio.create_task(revoked.wait()),
+    )
     try:
-        await asyncio.wait((reader, server), return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        services_.live.remove(session.username, revoked.set)
         link.feed_eof()
-        reader.cancel()
-        server.cancel()
-        for task in (reader, server):
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(BaseException):
                 await task
         link.close()
         with contextlib.suppress(Exception):
-            await socket.close()
+            await socket.close(*REVOKED) if revoked.is_set() else await socket.close()

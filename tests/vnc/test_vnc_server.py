@@ -5,6 +5,7 @@ Plain, Tight JPEG, QEMU key events and ExtendedDesktopSize."""
 from __future__ import annotations
 
 import io
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +19,9 @@ from PIL import Image
 from twisted.internet import reactor
 from vncdotool import api as vncapi
 from vncdotool.rfb import Encoding
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 from app.services.auth.transport import encrypt
 from tests.api.mjpeg import MjpegReader
@@ -321,3 +325,96 @@ def test_oversized_cut_text_closes_the_connection(board: Board) -> None:
                 client.update()
     finally:
         client.close()
+
+
+# --- RFB over the WebSocket (what noVNC speaks) ---------------------------------------------------
+
+
+def vnc_ws(board: Board, client: httpx.Client | None, **headers: str) -> ClientConnection:
+    cookie = {"Cookie": f"nano-kvm-token={client.cookies.get('nano-kvm-token')}"} if client else {}
+    return connect(
+        board.app.url.replace("http", "ws") + "/api/vnc/ws",
+        additional_headers={**cookie, **headers},
+        subprotocols=[Subprotocol("binary")],
+        open_timeout=10,
+        max_size=None,
+    )
+
+
+class WsReader:
+    """Exact reads over WebSocket messages."""
+
+    def __init__(self, conn: ClientConnection) -> None:
+        self.conn = conn
+        self.buffer = b""
+
+    def read(self, size: int) -> bytes:
+        while len(self.buffer) < size:
+            self.buffer += bytes(self.conn.recv(timeout=20))  # type: ignore[arg-type]
+        out, self.buffer = self.buffer[:size], self.buffer[size:]
+        return out
+
+
+def test_websocket_speaks_rfb_with_the_session(board: Board) -> None:
+    board.power_on()
+    with vnc_ws(board, board.admin, Origin=board.app.url) as conn:
+        assert conn.subprotocol == "binary"
+        reader = WsReader(conn)
+        assert reader.read(12) == b"RFB 003.008\n"
+        conn.send(b"RFB 003.008\n")
+        count = reader.read(1)[0]
+        assert list(reader.read(count)) == [1]  # None: the cookie said who this is
+        conn.send(b"\x01")
+        assert reader.read(4) == b"\0\0\0\0"
+        conn.send(b"\x01")
+        width, height = struct.unpack(">HH", reader.read(4))
+        reader.read(16)
+        reader.read(struct.unpack(">I", reader.read(4))[0])
+        conn.send(struct.pack(">BxH3i", 2, 3, TIGHT, JPEG_QUALITY_8, RAW))
+        conn.send(struct.pack(">BBHHHH", 3, 0, 0, 0, width, height))
+        assert reader.read(1) == b"\0"
+        reader.read(1)
+        (rects,) = struct.unpack(">H", reader.read(2))
+        assert rects == 1
+        assert struct.unpack(">HHHHi", reader.read(12)) == (0, 0, width, height, TIGHT)
+        assert reader.read(1) == b"\x90"
+        size, shift = 0, 0
+        for i in range(3):
+            byte = reader.read(1)[0]
+            size |= (byte & 0x7F if i < 2 else byte) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+        jpeg = reader.read(size)
+        assert decode_jpeg(jpeg).shape == (height, width, 3)
+
+
+def test_websocket_needs_a_session_and_the_same_origin(board: Board) -> None:
+    with pytest.raises(InvalidStatus):
+        vnc_ws(board, None)
+    with pytest.raises(InvalidStatus):
+        vnc_ws(board, board.admin, Origin="http://evil.example")
+
+
+def test_websocket_caps_what_waits_unread(board: Board) -> None:
+    with vnc_ws(board, board.admin) as conn:
+        conn.recv(timeout=10)  # the version; the server now waits for ours, reading 12 bytes
+        conn.send(b"x" * (600 * 1024))
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                conn.recv(timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+
+
+def test_websocket_ends_with_the_session(board: Board) -> None:
+    board.admin.post("/api/auth/users", json={"username": "ursula", "password": encrypt("user-pass-1"), "role": "user"})
+    user = board.app.login("ursula", "user-pass-1")
+    with vnc_ws(board, user) as conn:
+        conn.recv(timeout=10)
+        assert user.post("/api/auth/logout").json()["code"] == 0
+        started = time.monotonic()
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                conn.recv(timeout=10)
+        assert time.monotonic() - started < 5
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
