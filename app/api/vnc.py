@@ -8,7 +8,6 @@ the Host, inbound data waiting to be read is capped, and the session's end close
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from typing import Any
 
@@ -16,10 +15,10 @@ import msgspec
 from litestar import Controller, WebSocket, websocket
 from litestar.exceptions import PermissionDeniedException
 
-from app.api.access import current_session, session_token
+from app.api.access import current_session
 from app.api.envelope import Envelope, ok, parse_body
 from app.api.routing import Req, get, post, services
-from app.api.ws import REVOKED, origin_allowed
+from app.api.ws import origin_allowed, run_session
 from app.errors import ApiError
 from app.services.auth import transport
 from app.services.auth.accounts import Role
@@ -91,25 +90,9 @@ async def vnc_socket(socket: Socket) -> None:
     pacer = TcpPacer.for_scope(socket.scope)
     client = socket.scope.get("client")
     link = WebSocketLink(str(client[0]) if client else "unknown", socket.send_bytes, pacer, INBOUND_LIMIT)
-    token = session_token(socket.headers.get("cookie")) if services_.auth.enabled else None
-    identity = Identity(session.username, session.role, token)
-    revoked = asyncio.Event()  # from the upgrade on, also during the RFB handshake
-    services_.live.add(session.username, revoked.set)
-    tasks = (
-        asyncio.create_task(_receive(socket, link)),
-        asyncio.create_task(services_.vnc.serve_websocket(link, identity)),
-        asyncio.create_task(revoked.wait()),
-    )
+    # The socket's session is held by run_session from the upgrade on (also during the RFB handshake).
+    identity = Identity(session.username, session.role, None)
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        await run_session(socket, lambda _: (_receive(socket, link), services_.vnc.serve_websocket(link, identity)))
     finally:
-        services_.live.remove(session.username, revoked.set)
-        link.feed_eof()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(BaseException):
-                await task
         link.close()
-        with contextlib.suppress(Exception):
-            await socket.close(*REVOKED) if revoked.is_set() else await socket.close()

@@ -27,6 +27,7 @@ from app.services.vnc.link import Link
 
 HANDSHAKE_SECONDS = 30.0
 CREDENTIAL_LIMIT = 1024  # bytes of a user name or password
+LOCKED = "too many failed attempts, try again later"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,7 @@ class Identity:
     username: str
     role: Role
     token: str | None  # the session behind a password login, re-checked while connected
+    expires: float = float("inf")
 
 
 class HandshakeFailed(Exception):
@@ -52,7 +54,9 @@ class Policy:
     vnc_identity: Identity  # who a VNC-password client is
     anonymous: Identity | None  # set: security None is offered, and this is who the client is
     locked: Callable[[str], bool]
-    failed: Callable[[str], Awaitable[None]]  # count a failure (lock-out) and pause
+    reserve: Callable[[str], bool]  # count an attempt before checking it (lock-out); False: refuse
+    succeeded: Callable[[str], None]
+    pause: Callable[[], Awaitable[None]]  # after a failure
 
 
 def vnc_response(password: str, challenge: bytes) -> bytes:
@@ -99,7 +103,7 @@ async def handshake(link: Link, policy: Policy) -> Identity:
         await _version(link)
         types = _offered(policy)
         if policy.locked(link.peer):
-            reason = "too many failed attempts, try again later"
+            reason = LOCKED
             link.write([bytes([0]), struct.pack(">I", len(reason)), reason.encode()])
             await link.drain()
             raise HandshakeFailed(reason)
@@ -123,10 +127,13 @@ async def _vnc_auth(link: Link, policy: Policy) -> Identity:
     await link.drain()
     answer = await link.read(16)
     password = policy.vnc_password or ""
+    if not policy.reserve(link.peer):
+        raise await _refuse(link, LOCKED)
     if password and hmac.compare_digest(answer, vnc_response(password, challenge)):
+        policy.succeeded(link.peer)
         await _result(link, None)
         return policy.vnc_identity
-    await policy.failed(link.peer)
+    await policy.pause()
     raise await _refuse(link, "authentication failed")
 
 

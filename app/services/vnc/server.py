@@ -19,7 +19,7 @@ from app.config import Config
 from app.errors import ApiError
 from app.paths import DeviceRoot, atomic_write, read_text
 from app.services.auth.accounts import Role, StoreError
-from app.services.auth.live import LiveConnections
+from app.services.auth.live import LiveConnections, SessionEnded
 from app.services.auth.service import AuthService
 from app.services.hid.keymap import LAYOUTS
 from app.services.hid.paste import MAX_RUNES, Paster
@@ -30,12 +30,11 @@ from app.services.vnc import encodings
 from app.services.vnc.connection import ClientState, VncConnection
 from app.services.vnc.input import VncInput
 from app.services.vnc.link import Link, TcpLink
-from app.services.vnc.security import HandshakeFailed, Identity, Policy, handshake
+from app.services.vnc.security import LOCKED, HandshakeFailed, Identity, Policy, handshake
 
 log = logging.getLogger(__name__)
 
 SETTINGS = "/etc/kvm/vnc.json"
-SESSION_CHECK_SECONDS = 0.5  # how often a connected client's session is re-checked (expiry, outside edits)
 VNC_PASSWORD_USER = "vnc-password"  # noqa: S105 - a name, not a secret; who a client of the shared VNC password is
 PASSWORD_MAX = 8  # classic VNC authentication is DES keyed by at most 8 characters
 
@@ -180,27 +179,27 @@ class VncService:
             vnc_identity=Identity(VNC_PASSWORD_USER, Role.USER, None),
             anonymous=anonymous or (None if enabled else admin),
             locked=self.auth.lockout.is_locked,
-            failed=self._failed,
+            reserve=self.auth.lockout.reserve,
+            succeeded=self.auth.lockout.success,
+            pause=self.auth.pause,
         )
 
-    async def _failed(self, ip: str) -> None:
-        self.auth.lockout.failure(ip)
-        await self.auth.pause()
-
     async def _plain(self, ip: str, username: str, password: str) -> Identity | str:
+        if not self.auth.lockout.reserve(ip):
+            return LOCKED
         try:
             account = await asyncio.to_thread(self.auth.store.authenticate, username, password)
         except StoreError:
             return "authentication unavailable"
         if account is None:
-            await self._failed(ip)
+            await self.auth.pause()
             return "invalid username or password"
         self.auth.lockout.success(ip)
         token = self.auth.sessions.issue(account)
         session = self.auth.sessions.authenticate(token)
         if session is None:
             return "invalid username or password"
-        return Identity(session.username, session.role, token)
+        return Identity(session.username, session.role, token, session.expires)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         link = TcpLink(reader, writer)
@@ -232,23 +231,20 @@ class VncService:
             link, identity, self.capture, inputs, self._paste, self._name(), state, self._decoded
         )
         self._clients[id(connection)] = (state, ended, inputs)
-        self.live.add(identity.username, ended.set)
-        watcher = asyncio.create_task(self._watch(identity, ended))
         try:
-            await connection.run(ended)
+            async with self.live.hold(identity.username, identity.expires, lambda: self._valid(identity)):
+                await connection.run(ended)
+        except SessionEnded:
+            log.info("VNC client %s: the session of %s ended", link.peer, identity.username)
         finally:
-            watcher.cancel()
-            self.live.remove(identity.username, ended.set)
             del self._clients[id(connection)]
 
-    async def _watch(self, identity: Identity, ended: asyncio.Event) -> None:
-        """End the connection when its session does (expiry, an edit of the account file)."""
-        if identity.token is None:
-            return
-        while not ended.is_set():
-            await asyncio.sleep(SESSION_CHECK_SECONDS)
-            if self.auth.enabled and self.auth.sessions.authenticate(identity.token) is None:
-                ended.set()
+    def _valid(self, identity: Identity) -> bool:
+        """Whether a password login's session still stands (an edit of the account file ends it)."""
+        if identity.token is None or not self.auth.enabled:
+            return True
+        session = self.auth.sessions.authenticate(identity.token)
+        return session is not None and session.role == identity.role
 
     def _name(self) -> str:
         hostname = read_text(self.root("/etc/hostname")).strip() or "nanokvm"
