@@ -71,9 +71,9 @@ class Gpio(_Section):
 class Video(_Section):
     """Ours: where the picture comes from."""
 
-    # v4l2 (an HDMI capture device), sim (the sim host's screen), file (a looped MJPEG or video file);
-    # "" = the board's own: sim on the sim board, v4l2 on a real one.
-    source: Literal["", "v4l2", "sim", "file"] = ""
+    # v4l2 (an HDMI capture device), sim (the sim host's screen), file (a looped MJPEG or video file),
+    # libkvm (NanoKVM's vendor library, ``library``); "" = the board's own: sim on the sim board, v4l2 on a real one.
+    source: Literal["", "v4l2", "sim", "file", "libkvm"] = ""
     device: str = "/dev/video0"
     format: Literal["auto", "mjpeg", "yuyv"] = "auto"
     file: str = ""
@@ -81,6 +81,11 @@ class Video(_Section):
     # reports no DV timings (USB grabbers) — an HDMI receiver captures at the size it detects.
     width: Annotated[int, msgspec.Meta(ge=160, le=7680)] = 1920
     height: Annotated[int, msgspec.Meta(ge=120, le=4320)] = 1080
+    # NanoKVM's vendor capture library (source libkvm: it captures and encodes MJPEG and H.264 itself).
+    library: str = "/kvmapp/server/dl_lib/libkvm.so"
+    # The H.264 encoder: x264 (software, PyAV), v4l2m2m (the V4L2 hardware encoder through PyAV, e.g.
+    # a Raspberry Pi 4), libkvm (NanoKVM's); "" = libkvm with source libkvm, else x264.
+    encoder: Literal["", "x264", "v4l2m2m", "libkvm"] = ""
 
 
 class Hid(_Section):

@@ -14,6 +14,7 @@ from app.board.base import Board
 from app.board.gadget import Gadget
 from app.board.select import build_board
 from app.board.system import CommandRunner
+from app.board.video.h264 import EncoderKind
 from app.config import Config
 from app.paths import DeviceRoot
 from app.services.auth.accounts import AccountStore
@@ -40,6 +41,7 @@ from app.services.system.tls import Tls
 from app.services.update import signing
 from app.services.update.service import UpdateService
 from app.services.video.capture import Capture
+from app.services.video.h264 import H264Pipeline
 from app.services.video.hdmi import Hdmi
 from app.services.video.screen import ScreenSettings
 from app.services.vnc.server import VncService
@@ -65,6 +67,7 @@ class Services:
     bus: EventBus
     screen: ScreenSettings
     capture: Capture
+    h264: H264Pipeline
     hdmi: Hdmi
     hid: HidService
     paster: Paster
@@ -103,6 +106,7 @@ class Services:
             await self.vnc.stop()
             refresher.cancel()
             jiggler.cancel()
+            self.h264.stop()
             await asyncio.to_thread(self.capture.stop)
             self.hid.stop()
             self.board.stop()
@@ -145,6 +149,7 @@ def build_services(config: Config, root_path: Path, config_path: Path | None = N
         bus=bus,
         screen=screen,
         capture=capture,
+        h264=_h264_pipeline(config, board, capture, screen, bus),
         hdmi=Hdmi(root, capture),
         hid=hid,
         paster=paster,
@@ -168,6 +173,18 @@ def build_services(config: Config, root_path: Path, config_path: Path | None = N
         updates=_updates(config, root, runner),
         vnc=VncService(config, root, auth, capture, hid, paster, live, tls),
     )
+
+
+def _h264_pipeline(
+    config: Config, board: Board, capture: Capture, screen: ScreenSettings, bus: EventBus
+) -> H264Pipeline:
+    """The H.264 encoder: the config's, else NanoKVM's library when it is the source, else the board's
+    hardware encoder (``h264_v4l2m2m`` on a Raspberry Pi 4), else libx264."""
+    video = config.video
+    default: EncoderKind = "v4l2m2m" if board.h264_encoder == "h264_v4l2m2m" else "x264"
+    encoder: EncoderKind = video.encoder or ("libkvm" if video.source == "libkvm" else default)
+    library = board.root(video.library) if encoder == "libkvm" else None
+    return H264Pipeline(capture, screen, bus, encoder, library)
 
 
 def _updates(config: Config, root: DeviceRoot, runner: CommandRunner) -> UpdateService:

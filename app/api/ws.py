@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,7 +27,6 @@ from app.services.hid.input import InputSession
 Socket = WebSocket[Any, Any, Any]
 
 REVOKED = (4401, "session expired or revoked")
-GENERATION = str(uuid.uuid4())  # per process, as NanoKVM's h264-mode-status
 
 
 def _host_port(netloc: str, scheme: str) -> tuple[str, int]:
@@ -57,10 +55,9 @@ def message(event: Event) -> str:
 def _snapshot(socket: Socket) -> list[Event]:
     services = app_services(socket)
     captures = sorted((k, e) for k, e in services.bus.last.items() if k.startswith("capture-status:"))
-    h264 = {"generation": GENERATION, "revision": 0, "direct": 0, "webrtc": 0, "mixed": False}
     return [
         *(event for _, event in captures),
-        Event("h264-mode-status", h264),
+        Event("h264-mode-status", services.h264.mode_status()),
         Event("hid-led-status", services.hid.led_event()),
     ]
 
@@ -91,7 +88,7 @@ async def _push(socket: Socket) -> None:
             await socket.send_text(message(event))
         while True:
             event = await events.get()
-            if event.type in ("capture-status", "hid-led-status"):
+            if event.type in ("capture-status", "h264-mode-status", "hid-led-status"):
                 await socket.send_text(message(event))
 
 

@@ -79,6 +79,10 @@ def hardware_video(video: Video, root: DeviceRoot) -> Callable[[], FrameSource]:
             from app.board.video.file import FileSource
 
             return FileSource(Path(video.file))
+        if kind == "libkvm":
+            from app.board.video.libkvm import LibKvmSource
+
+            return LibKvmSource(root(video.library))
         if kind != "v4l2":
             raise NoSignal(-1, f"video source {kind} needs board: {kind}")
         from app.board.video.v4l2 import V4l2Source

@@ -6,8 +6,8 @@ so an app nobody watches does not pay for them in memory.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,6 +15,9 @@ class Captured:
     jpeg: bytes
     width: int
     height: int
+    # The decoded picture (BGR, numpy) when the source had it anyway (the sim screen, a converted
+    # V4L2 frame): the H.264 encoder then need not decode the JPEG again. Not compared or hashed.
+    image: Any = field(default=None, compare=False, hash=False)
 
 
 class NoSignal(Exception):

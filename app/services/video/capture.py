@@ -4,6 +4,9 @@ The loop runs in a thread while anyone watches: it reads a frame from the source
 multipart part once, and publishes it as the latest frame. Viewers always take the latest frame,
 so a slow viewer skips frames and never holds back the capture or the others, and every viewer
 is handed the same bytes object.
+
+Taps (the H.264 pipeline) are handed every captured picture as well, in the capture thread; a tap
+takes it without blocking (its own thread encodes) and keeps the loop running while attached.
 """
 
 from __future__ import annotations
@@ -16,13 +19,14 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from app.board.video import Captured, FrameSource, NoSignal
 from app.board.video import jpeg as jpg
 from app.paths import atomic_write
 from app.services.events import EventBus
 from app.services.video.screen import ScreenSettings
-from app.timefmt import rfc3339_nano
+from app.services.video.status import MESSAGES, CaptureStatus
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +37,16 @@ REOPEN_DELAY = 1.0
 # The measured frame rate is written to /kvmapp/kvm/now_fps this often (for NanoKVM's OLED daemon).
 FPS_REPORT_SECONDS = 3.0
 
-CAPTURE_MESSAGES = {
-    -1: "No image captured",
-    -2: "Encoder error",
-    -3: "Image buffer full",
-    -4: "Changing image resolution",
-    -5: "Retrieving image",
-    -6: "Unsupported HDMI resolution",
-    -7: "HDMI input resolution error",
-}
+CAPTURE_MESSAGES = MESSAGES
+
+
+class Tap(Protocol):
+    # False: the tap only needs the loop's pace (libkvm encodes from its own capture).
+    needs_pictures: bool
+
+    def offer(self, captured: Captured | None, result: int) -> None:
+        """A new picture (None when not needed) and the capture's result code. Must not block."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,14 +80,16 @@ class Capture:
         self._now_fps = now_fps
         self.settings = settings
         self.bus = bus
+        self.status = CaptureStatus(bus)
         self.mode = mode
+        self.last_result = 0
+        self._taps: list[Tap] = []
         self.detect_interval = 0
         self.enabled = True
         self.idle_timeout_minutes = 0
         self.latest: Frame | None = None
         self.viewers = 0
         self.signal = False
-        self._status: tuple[bool, int] | None = None
         self._source: FrameSource | None = None
         self._restart = threading.Event()
         self._running = False
@@ -98,24 +105,44 @@ class Capture:
 
     @contextlib.asynccontextmanager
     async def viewer(self) -> AsyncIterator[Capture]:
+        self._join(None)
+        try:
+            yield self
+        finally:
+            self._leave(None)
+
+    def attach(self, tap: Tap) -> None:
+        """Hand ``tap`` every captured picture until ``detach`` (the loop runs meanwhile). On the loop."""
+        self._join(tap)
+
+    def detach(self, tap: Tap) -> None:
+        self._leave(tap)
+
+    def _join(self, tap: Tap | None) -> None:
         self._loop = asyncio.get_running_loop()
         if self._idle_close is not None:
             self._idle_close.cancel()
             self._idle_close = None
         with self._running_lock:
-            self.viewers += 1
+            if tap is None:
+                self.viewers += 1
+            else:
+                self._taps = [*self._taps, tap]
             if not self._running:  # the thread decides to stop under the same lock: no lost start
                 self._running = True
                 self.latest = None  # never hand a new viewer a picture from an earlier session
                 self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
                 self._thread.start()
-        try:
-            yield self
-        finally:
-            with self._running_lock:
+
+    def _leave(self, tap: Tap | None) -> None:
+        with self._running_lock:
+            if tap is None:
                 self.viewers -= 1
-            if self.viewers == 0 and self.idle_timeout_minutes:
-                self._idle_close = self._loop.call_later(self.idle_timeout_minutes * 60, self._close_if_idle)
+            else:
+                self._taps = [t for t in self._taps if t is not tap]
+            idle = self.viewers == 0 and not self._taps
+        if idle and self.idle_timeout_minutes and self._loop is not None:
+            self._idle_close = self._loop.call_later(self.idle_timeout_minutes * 60, self._close_if_idle)
 
     async def next_frame(self, after: int) -> Frame:
         """The newest frame with a sequence number above ``after`` (waits for one)."""
@@ -130,7 +157,7 @@ class Capture:
 
     def _close_if_idle(self) -> None:
         self._idle_close = None
-        if self.viewers == 0:
+        if self.viewers == 0 and not self._taps:
             self.restart()  # the thread is gone; this only drops the source
 
     # --- control ---------------------------------------------------------------------------
@@ -162,25 +189,10 @@ class Capture:
     # --- the capture thread ----------------------------------------------------------------
 
     def _status_changed(self, result: int) -> None:
-        ok = result >= 0
-        self.signal = ok
-        if self._status == (ok, result):
-            return
-        self._status = (ok, result)
-        message = "" if ok else CAPTURE_MESSAGES.get(result, "Capture failed")
-        severity = "" if ok else ("warning" if result in (-4, -5) else "error")
-        self.bus.publish(
-            "capture-status",
-            {
-                "ok": ok,
-                "result": result,
-                "message": message,
-                "mode": self.mode,
-                "severity": severity,
-                "updatedAt": rfc3339_nano(),
-            },
-            key=f"capture-status:{self.mode}",
-        )
+        self.signal = result >= 0
+        self.last_result = result
+        if self.viewers > 0 or not self._taps:  # the H.264 pipeline reports its own modes
+            self.status.report(self.mode, result)
 
     def _read(self, width: int, height: int, quality: int) -> Captured:
         if not self.enabled:
@@ -212,14 +224,21 @@ class Capture:
         report_at, counted = next_tick + FPS_REPORT_SECONDS, 0
         while True:
             with self._running_lock:
-                if self.viewers == 0 or self._shutdown.is_set():
+                if (self.viewers == 0 and not self._taps) or self._shutdown.is_set():
                     self._running = False
                     self._report_fps(0)
                     return
+                taps = self._taps
             if time.monotonic() >= report_at:
                 self._report_fps(counted / FPS_REPORT_SECONDS)
                 counted, report_at = 0, report_at + FPS_REPORT_SECONDS
             width, height, quality, fps = self.settings.snapshot()
+            if self.viewers == 0 and not any(tap.needs_pictures for tap in taps):
+                for tap in taps:  # only the pace is needed: the tap captures by itself
+                    tap.offer(None, 0)
+                counted += 1
+                next_tick = self._sleep_until(next_tick + 1 / fps)
+                continue
             try:
                 captured = self._read(width, height, quality)
             except Exception:  # a broken driver must not kill the stream for good
@@ -227,9 +246,11 @@ class Capture:
                 self._status_changed(-2)
                 time.sleep(REOPEN_DELAY)
                 continue
+            for tap in taps:
+                tap.offer(captured, self.last_result)
             # Frame detect: an unchanged picture is not sent again (the sim hands out the same object).
             unchanged = captured.jpeg is previous or captured.jpeg == previous
-            if not (self.detect_interval and unchanged) and self._loop is not None:
+            if self.viewers and not (self.detect_interval and unchanged) and self._loop is not None:
                 self._seq += 1
                 now = time.time()
                 frame = Frame(
@@ -243,9 +264,12 @@ class Capture:
                 self._loop.call_soon_threadsafe(self._publish, frame)
             previous = captured.jpeg
             counted += 1
-            next_tick += 1 / fps
-            delay = next_tick - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            else:
-                next_tick = time.monotonic()  # behind: do not try to catch up with a burst
+            next_tick = self._sleep_until(next_tick + 1 / fps)
+
+    @staticmethod
+    def _sleep_until(tick: float) -> float:
+        delay = tick - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+            return tick
+        return time.monotonic()  # behind: do not try to catch up with a burst

@@ -1,0 +1,162 @@
+"""``/api/stream/h264`` (WebRTC signalling, spec 6.2) and ``/api/stream/h264/direct`` (spec 6.3).
+
+Both are WebSockets of a session (viewers may watch), refused to other sites' pages (Origin), with
+inbound messages capped, and closed with 4401 within a second of the session's end. ASGI gives an
+app no WebSocket pings, so the direct stream's read deadline (30 s) is refreshed by any message
+from the viewer or by its TCP acknowledgements advancing (the kernel's answer where NanoKVM asks
+for a pong); a frame that cannot be handed on within 2 s ends the connection (write deadline).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import msgspec
+from litestar import WebSocket, websocket
+from litestar.exceptions import PermissionDeniedException
+
+from app.api.ws import origin_allowed, run_session
+from app.services.auth.accounts import Role
+from app.services.video.direct import DirectQueue, flow_window
+from app.services.video.h264 import H264Pipeline
+from app.services.video.pacing import TcpPacer
+
+log = logging.getLogger(__name__)
+
+Socket = WebSocket[Any, Any, Any]
+
+DIRECT_READ_LIMIT = 64  # bytes per client message, as NanoKVM
+SIGNAL_READ_LIMIT = 64 * 1024  # an SDP offer is a few kB
+READ_DEADLINE = 30.0
+WRITE_DEADLINE = 2.0
+TOO_BIG = (1009, "message too big")
+
+
+class Signal(msgspec.Struct):
+    event: str
+    data: str = ""
+
+
+async def _receive(socket: Socket, limit: int) -> bytes | str | None:
+    """The next message (None when the client went away); a message over ``limit`` closes with 1009."""
+    received: dict[str, Any] = dict(await socket.receive())
+    if received["type"] == "websocket.disconnect":
+        return None
+    payload: bytes | str | None = received.get("bytes")
+    if payload is None:
+        payload = received.get("text") or ""
+    if len(payload) > limit:
+        await socket.close(*TOO_BIG)
+        return None
+    return payload
+
+
+# --- direct ------------------------------------------------------------------------------------
+
+
+class _Heard:
+    """When the viewer last showed it is there."""
+
+    def __init__(self) -> None:
+        self.at = time.monotonic()
+
+
+async def _direct_read(socket: Socket, queue: DirectQueue, heard: _Heard) -> None:
+    while True:
+        payload = await _receive(socket, DIRECT_READ_LIMIT)
+        if payload is None:
+            return
+        heard.at = time.monotonic()
+        if isinstance(payload, bytes):
+            queue.control(payload)
+
+
+async def _direct_deadline(heard: _Heard, pacer: TcpPacer | None, deadline: float) -> None:
+    """Returns (ending the stream) after ``deadline`` seconds without a message or a TCP acknowledgement."""
+    acked = 0
+    while True:
+        await asyncio.sleep(1.0)
+        now_acked = pacer.acked() if pacer is not None else 0
+        if now_acked != acked:
+            acked, heard.at = now_acked, time.monotonic()
+        if time.monotonic() - heard.at > deadline:
+            return
+
+
+async def _direct_write(socket: Socket, queue: DirectQueue) -> None:
+    while True:
+        message = queue.pop()
+        if message is None:
+            await queue.wake.wait()
+            continue
+        try:
+            async with asyncio.timeout(WRITE_DEADLINE):
+                await socket.send_bytes(message)
+        except TimeoutError:
+            return
+
+
+@websocket("/api/stream/h264/direct", role=Role.VIEWER)
+async def h264_direct(socket: Socket) -> None:
+    if not origin_allowed(socket):
+        raise PermissionDeniedException()
+    pipeline: H264Pipeline = socket.app.state.services.h264
+    window = flow_window(socket.query_params.get("flow"))
+    await socket.accept()
+    queue = DirectQueue(window, lambda recovery: pipeline.request_key_frame(recovery=recovery))
+    pacer = TcpPacer.for_scope(socket.scope)
+    heard = _Heard()
+    viewer = pipeline.add_viewer("direct", queue.offer, queue.can_advance)
+    try:
+        await run_session(
+            socket,
+            lambda _: (
+                _direct_read(socket, queue, heard),
+                _direct_write(socket, queue),
+                _direct_deadline(heard, pacer, READ_DEADLINE),
+            ),
+        )
+    finally:
+        pipeline.remove_viewer(viewer)
+        if pacer is not None:
+            pacer.close()
+
+
+# --- WebRTC ------------------------------------------------------------------------------------
+
+
+async def _signal(socket: Socket, session: Any) -> None:
+    await session.start()
+    while True:
+        payload = await _receive(socket, SIGNAL_READ_LIMIT)
+        if payload is None:
+            return
+        try:
+            message = msgspec.json.decode(payload, type=Signal)
+            await session.handle(message.event, message.data)
+        except (msgspec.DecodeError, ValueError, KeyError, StopIteration) as err:
+            log.warning("WebRTC signalling message refused: %s", err)  # as NanoKVM: logged, no answer
+
+
+@websocket("/api/stream/h264", role=Role.VIEWER)
+async def h264_webrtc(socket: Socket) -> None:
+    if not origin_allowed(socket):
+        raise PermissionDeniedException()
+    from app.services.video.webrtc import WebRtcSession, ice_servers
+
+    services = socket.app.state.services
+    config = services.config
+    servers = ice_servers(config.stun, config.turn.turn_addr, config.turn.turn_user, config.turn.turn_cred)
+    await socket.accept()
+
+    async def send(event: str, data: str) -> None:
+        await socket.send_text(msgspec.json.encode({"event": event, "data": data}).decode())
+
+    session = WebRtcSession(services.h264, servers, send)
+    try:
+        await run_session(socket, lambda _: (_signal(socket, session),))
+    finally:
+        await session.close()
