@@ -10,6 +10,7 @@ for a pong); a frame that cannot be handed on within 2 s ends the connection (wr
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import time
 from typing import Any
@@ -151,6 +152,10 @@ async def h264_webrtc(socket: Socket) -> None:
     config = services.config
     servers = ice_servers(config.stun, config.turn.turn_addr, config.turn.turn_user, config.turn.turn_cred)
     await socket.accept()
+    if importlib.util.find_spec("aiortc") is None:
+        log.error("WebRTC needs aiortc (pip install 'nanokvm-py[h264]')")
+        await socket.close(1011, "WebRTC is not available")
+        return
 
     async def send(event: str, data: str) -> None:
         await socket.send_text(msgspec.json.encode({"event": event, "data": data}).decode())

@@ -82,7 +82,10 @@ class PyAvEncoder:
         self._size: tuple[int, int] | None = None
 
     def _open(self, width: int, height: int) -> Any:
-        import av
+        try:
+            import av
+        except ImportError:
+            raise EncoderError("H.264 needs PyAV (pip install 'nanokvm-py[h264]')") from None
 
         name = "libx264" if self.kind == "x264" else "h264_v4l2m2m"
         try:

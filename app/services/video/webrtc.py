@@ -57,9 +57,7 @@ def h264_only(codecs: list[Any]) -> list[Any]:
     """The offer's H.264 codecs that take fragmented NAL units (packetization-mode 1), constrained
     baseline first, each followed by its retransmission (rtx) codec."""
     h264 = [
-        c
-        for c in codecs
-        if c.mimeType.lower() == "video/h264" and str(c.parameters.get("packetization-mode")) == "1"
+        c for c in codecs if c.mimeType.lower() == "video/h264" and str(c.parameters.get("packetization-mode")) == "1"
     ]
     h264.sort(key=lambda c: not str(c.parameters.get("profile-level-id", "")).lower().startswith("42e0"))
     kept: list[Any] = []
