@@ -66,7 +66,10 @@ class DirectViewer:
 
 def direct(kvm: RunningApp, client: httpx.Client, query: str = "", **headers: str) -> DirectViewer:
     url = kvm.url.replace("http", "ws") + "/api/stream/h264/direct" + query
-    return DirectViewer(connect(url, additional_headers={**cookie(client), **headers}, open_timeout=10))
+    # An unbounded client queue: a viewer not read for a while would otherwise stop reading the
+    # socket, and its close would wait out the close timeout behind unread frames.
+    socket = connect(url, additional_headers={**cookie(client), **headers}, open_timeout=10, max_queue=None)
+    return DirectViewer(socket)
 
 
 def power_on(client: httpx.Client) -> None:
