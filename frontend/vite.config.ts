@@ -11,7 +11,7 @@ export default defineConfig({
   base: '/',
   build: {
     outDir: 'dist',
-    target: 'es2020',
+    target: 'es2022', // noVNC (the lazy VNC view) uses top-level await
     sourcemap: false,
     chunkSizeWarningLimit: 300,
   },

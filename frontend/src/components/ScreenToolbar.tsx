@@ -14,6 +14,8 @@ interface Props {
   shortcuts: Shortcut[];
   onCombo: (c: Combo) => void;
   notice: string | null;
+  vnc: boolean; // the screen shows noVNC instead of the MJPEG picture
+  onVnc: (on: boolean) => void;
 }
 
 const SOCKET_TEXT: Record<SocketState, string> = {
@@ -45,7 +47,11 @@ export function ScreenToolbar(p: Props) {
       </span>
       {p.notice && <span className="muted small" role="status">{p.notice}</span>}
       <span className="spacer" />
-      {p.control ? (
+      <button className={`btn small${p.vnc ? ' active' : ''}`} aria-pressed={p.vnc} onClick={() => p.onVnc(!p.vnc)}
+        title="Show the screen through noVNC (RFB over this page's connection) instead of the MJPEG stream">
+        {p.vnc ? 'Close VNC' : 'Open in VNC'}
+      </button>
+      {p.control && !p.vnc ? (
         <>
           <div className="seg" role="group" aria-label="Mouse mode">
             {(['absolute', 'relative'] as const).map((m) => (
@@ -63,7 +69,7 @@ export function ScreenToolbar(p: Props) {
           <button className="btn small" onClick={p.onPaste}>Paste text</button>
           <KeysMenu shortcuts={p.shortcuts} onCombo={p.onCombo} />
         </>
-      ) : (
+      ) : p.control ? null : (
         <span className="muted small">View only</span>
       )}
     </div>

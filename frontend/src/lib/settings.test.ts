@@ -39,7 +39,7 @@ describe('roles shape the page', () => {
     const ids = (r: string) => visibleSections(r).map((s) => s.id);
     expect(ids('viewer')).toEqual(['screen', 'device', 'hid', 'account']);
     expect(ids('user')).toEqual(['screen', 'device', 'hid', 'wol', 'account']);
-    expect(ids('admin')).toEqual(['screen', 'device', 'hid', 'wol', 'users', 'account']);
+    expect(ids('admin')).toEqual(['screen', 'device', 'hid', 'wol', 'users', 'vnc', 'account']);
     expect(ids('nobody')).toEqual([]);
   });
 });

@@ -15,7 +15,7 @@ export function atLeast(role: Role | string | undefined, min: Role): boolean {
   return r !== undefined && r >= RANK[min];
 }
 
-export type SectionId = 'screen' | 'users' | 'account' | 'device' | 'hid' | 'wol';
+export type SectionId = 'screen' | 'users' | 'account' | 'device' | 'hid' | 'wol' | 'vnc';
 export interface SectionInfo { id: SectionId; label: string; min: Role }
 
 /** The page's sections in order, with the least role that sees each at all. */
@@ -25,6 +25,7 @@ export const SECTIONS: readonly SectionInfo[] = [
   { id: 'hid', label: 'Keyboard & mouse', min: 'viewer' },
   { id: 'wol', label: 'Wake-on-LAN', min: 'user' }, // its list is user-only on the server
   { id: 'users', label: 'Users', min: 'admin' },
+  { id: 'vnc', label: 'VNC', min: 'admin' },
   { id: 'account', label: 'Your account', min: 'viewer' },
 ];
 
@@ -230,3 +231,14 @@ export async function maybe<T>(p: Promise<T>): Promise<T | null> {
     throw e;
   }
 }
+
+// --- VNC server (ours) ------------------------------------------------------------------------------
+
+export interface VncClient { peer: string; username: string; role: string; transport: string; connected: number; encoding: string; updates: number }
+export interface VncStatus { enabled: boolean; running: boolean; port: number; layout: string; vncPassword: boolean; tls: boolean; clients: VncClient[] }
+export const VNC_LAYOUTS = ['us', 'de', 'fr', 'uk', 'es', 'it', 'ch-de', 'nordic', 'us-intl'] as const;
+export const getVnc = () => get<VncStatus>('/api/vnc'); // admin
+export const setVncLayout = (layout: string) => post<VncStatus>('/api/vnc/settings', { layout }); // admin
+/** "" removes the VNC password. */
+export const setVncPassword = (password: string) =>
+  post<VncStatus>('/api/vnc/settings', { password: password ? encryptPassword(password) : '' }); // admin

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { Suspense, lazy, useCallback, useEffect, useRef, useState } from 'react';
 import { UnauthorizedError, errorText, sessionEnded } from '../lib/api';
 import {
   canControl, getGpio, getHardware, getInfo, getLeds, getShortcuts, logout,
@@ -13,6 +13,9 @@ import { ScreenToolbar } from '../components/ScreenToolbar';
 import { PasteDialog } from '../components/PasteDialog';
 import type { Combo } from '../components/KeysMenu';
 import { MediaPanel } from '../components/media/MediaPanel';
+
+// noVNC is loaded only when someone opens the VNC view.
+const VncView = lazy(() => import('../components/VncView'));
 
 export const COMBO_HOLD_MS = 100;
 const MOUSE_MODE_KEY = 'kvm-mouse-mode';
@@ -120,6 +123,7 @@ export function DesktopPage({ account, onLoggedOut, onChangePassword, onSettings
   const [pasting, setPasting] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
   const [shortcuts, setShortcuts] = useState<Shortcut[]>([]);
+  const [vnc, setVnc] = useState(false);
 
   useEffect(() => {
     if (!control) return;
@@ -210,15 +214,23 @@ export function DesktopPage({ account, onLoggedOut, onChangePassword, onSettings
             shortcuts={shortcuts}
             onCombo={sendCombo}
             notice={notice}
+            vnc={vnc}
+            onVnc={setVnc}
           />
-          <Screen
-            send={send}
-            control={control}
-            mouseMode={mouseMode}
-            signalError={ws.capture && !ws.capture.ok ? ws.capture.message || 'Capture failed' : null}
-            hostOn={gpio ? gpio.pwr : null}
-            streamEpoch={ws.reconnects}
-          />
+          {vnc ? (
+            <Suspense fallback={<p className="muted">Loading the VNC viewer…</p>}>
+              <VncView control={control} />
+            </Suspense>
+          ) : (
+            <Screen
+              send={send}
+              control={control}
+              mouseMode={mouseMode}
+              signalError={ws.capture && !ws.capture.ok ? ws.capture.message || 'Capture failed' : null}
+              hostOn={gpio ? gpio.pwr : null}
+              streamEpoch={ws.reconnects}
+            />
+          )}
         </div>
         <aside className="sidebar">
           <PowerPanel gpio={gpio} gpioError={gpioError} controls={control} onPressed={refresh} />

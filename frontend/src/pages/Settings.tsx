@@ -10,6 +10,7 @@ import { HidSection } from './settings/HidSection';
 import { WolSection } from './settings/WolSection';
 import { UsersSection } from './settings/UsersSection';
 import { AccountSection } from './settings/AccountSection';
+import { VncSection } from './settings/VncSection';
 import './settings/settings.css';
 
 interface Props {
@@ -84,6 +85,7 @@ export function SettingsPage({ account, onBack, onChangePassword }: Props) {
           {current === 'hid' && <HidSection account={account} />}
           {current === 'wol' && <WolSection account={account} />}
           {current === 'users' && <UsersSection account={account} />}
+          {current === 'vnc' && <VncSection account={account} />}
           {current === 'account' && <AccountSection account={account} onChangePassword={onChangePassword} />}
         </main>
       </div>
