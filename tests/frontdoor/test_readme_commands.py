@@ -181,15 +181,24 @@ def get(path: str, method: str = "GET", body: bytes | None = None) -> tuple[int,
         conn.close()
 
 
-def wait_for_page(process: subprocess.Popen[bytes], log: Path, deadline_s: float) -> bytes:
+STEP = re.compile(r"^(nanokvm-py: \w+|task: \[[^\]]+\])", re.MULTILINE)
+
+
+def wait_for_page(
+    process: subprocess.Popen[bytes], log: Path, deadline_s: float, started: float
+) -> tuple[bytes, dict[str, float]]:
+    """The page once served, and when (seconds since ``started``) each launcher/task step first showed."""
+    steps: dict[str, float] = {}
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
+        for step in STEP.findall(log.read_text(errors="replace")):
+            steps.setdefault(step, time.monotonic() - started)
         if process.poll() is not None:
             pytest.fail(f"the run command ended ({process.returncode}) before serving:\n{tail(log)}")
         with contextlib.suppress(OSError, http.client.HTTPException):
             status, kind, body = get("/")
             if status == 200 and kind.startswith("text/html"):
-                return body
+                return body, steps
         time.sleep(0.5)
     pytest.fail(f"no page on 127.0.0.1:{PORT} within {deadline_s:.0f} s:\n{tail(log)}")
 
@@ -229,7 +238,7 @@ def test_readme_commands_as_a_normal_user(capsys: pytest.CaptureFixture[str]) ->
             run_log = work / "run.log"
             server = as_user(user, commands["run"], clone, user_env(home, cache_env), run_log)
             try:
-                page = wait_for_page(server, run_log, START_DEADLINE_S)
+                page, steps = wait_for_page(server, run_log, START_DEADLINE_S, started)
                 to_page = time.monotonic() - started
                 check_login_page(page)
             finally:
@@ -253,7 +262,8 @@ def test_readme_commands_as_a_normal_user(capsys: pytest.CaptureFixture[str]) ->
             with capsys.disabled():
                 print(
                     f"\nREADME commands as {USER} ({os.environ.get('FRONTDOOR_CACHE', 'warm')} caches): "
-                    f"git clone -> login page {to_page:.0f} s; then the test command {test_s:.0f} s"
+                    f"git clone -> login page {to_page:.0f} s; then the test command {test_s:.0f} s\n"
+                    "  steps began at: " + ", ".join(f"{name} {at:.0f} s" for name, at in steps.items())
                 )
     finally:
         remove_later(work)
