@@ -20,6 +20,8 @@ from app.api.h264 import h264_direct, h264_webrtc
 from app.api.hid import HidController, JigglerController
 from app.api.network import NetworkController
 from app.api.openapi import openapi_config
+from app.api.pikvm.app import create_kvmd_app
+from app.api.pikvm.dispatch import kvmd_dispatch
 from app.api.screen import ScreenController
 from app.api.scripts import ScriptsController
 from app.api.sim import SimController
@@ -90,4 +92,6 @@ def create_app(config: Config, root: Path, frontend: Path = FRONTEND_DIST, confi
     )
     app.state.services = services
     check_routes(app)
+    # PiKVM's kvmd API on the same listener: its own paths, and the four shared ones on a kvmd signal.
+    app.asgi_handler = kvmd_dispatch(app.asgi_handler, create_kvmd_app(services))
     return app

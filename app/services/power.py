@@ -23,6 +23,11 @@ class PowerService:
         self.max_press_ms = max_press_ms
         self._busy = threading.Lock()
 
+    @property
+    def busy(self) -> bool:
+        """A press is being held (kvmd's ``atx.busy``)."""
+        return self._busy.locked()
+
     def _hold(self, button: str, seconds: float) -> None:
         try:
             self.atx.set_button(button, True)

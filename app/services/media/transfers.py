@@ -251,6 +251,19 @@ class Transfers:
                 percentage = f"{min(self._done / self._total, 1.0) * 100:.2f}%"
             return TransferStatus(self._status, self._file, percentage)
 
+    @property
+    def kind(self) -> str:
+        """ "upload", "download" or "" (none running)."""
+        return self._kind
+
+    @property
+    def done(self) -> int:
+        return self._done
+
+    @property
+    def total(self) -> int | None:
+        return self._total
+
     def enabled(self) -> bool:
         """Whether /data takes new files (NanoKVM creates /data/.testfile)."""
         probe = self.data / ".testfile"
@@ -331,6 +344,57 @@ class Transfers:
             self._finish("idle")
             self._release()
 
+    async def upload_raw(self, filename: str, content_length: int | None, chunks: AsyncIterator[bytes]) -> int:
+        """Stream a raw request body (kvmd's ``/api/msd/write``) to /data/<filename>; the size written.
+
+        The same rules as the browser upload: a plain file name, never over an existing image, a temp
+        file renamed only when complete (an .iso must carry the ISO 9660 magic; an .img is a raw disk)."""
+        target = self._raw_target(filename)
+        self._acquire("upload")
+        self._cancel.clear()
+        writer: _BatchWriter | None = None
+        try:
+            self._begin("upload", target.name, content_length)
+            writer = _BatchWriter(await asyncio.to_thread(_TempImage, self.data, UPLOAD_PREFIX, None))
+            async for chunk in chunks:
+                if self._cancel.is_set():
+                    raise ApiError(-1, "upload cancelled")
+                self._progress(len(chunk))
+                writer.add(chunk)
+                if writer.full:
+                    await writer.send()
+            await writer.finish()
+            temp = writer.temp
+            if content_length is not None and temp.size != content_length:
+                raise ApiError(-1, f"upload cut short: got {temp.size} of {content_length} bytes")
+            if target.name.lower().endswith(".iso") and not iso.has_iso_magic(bytes(temp.head)):
+                raise ApiError(-1, "file is not a valid ISO image")
+            await asyncio.to_thread(self._commit, temp, target)
+            writer = None
+            return temp.size
+        except ApiError:
+            raise
+        except OSError as err:
+            raise ApiError(-1, f"write failed: {_disk_error(err)}") from None
+        except Exception as err:  # the client went away, the body was cut short or too large
+            raise ApiError(-1, f"failed to read the body: {err}") from None
+        finally:
+            if writer is not None:
+                writer.abandon()
+                await asyncio.to_thread(writer.temp.discard)
+            self._finish("idle")
+            self._release()
+
+    def _raw_target(self, filename: str) -> Path:
+        if not filename or ".." in filename or not NAME.match(filename):
+            raise ApiError(-1, "invalid filename")
+        if not filename.lower().endswith((".iso", ".img")):
+            raise ApiError(-1, "only .iso and .img files allowed")
+        target = self.data / filename
+        if target.exists():
+            raise ApiError(-1, "an image of that name exists already")
+        return target
+
     async def _receive(self, parser: MultipartParser, chunks: AsyncIterator[bytes], upload: _Upload) -> None:
         """Feed the body to the parser and the first ``file`` part's data to the writer, to the body's end."""
         async for chunk in chunks:
@@ -382,13 +446,16 @@ class Transfers:
 
     # --- download by URL -------------------------------------------------------------------
 
-    def start_download(self, url: str, sha256sum: str) -> TransferStatus:
+    def start_download(self, url: str, sha256sum: str, name: str = "") -> TransferStatus:
+        """``name``: the image's name in /data (kvmd's ``image=``); "" = the URL's last path segment."""
         if not url:
             raise ApiError(-1, "invalid arguments")
         sha = sha256sum.strip()
         if sha and not SHA256.match(sha):
             raise ApiError(-1, "invalid sha256sum")
         target = self._download_target(url)
+        if name:
+            target = self._raw_target(name)
         self._acquire(url)
         try:
             self._cancel.clear()

@@ -1,0 +1,181 @@
+"""kvmd's credentials on the shared account store, and its access guard.
+
+Order as kvmd: ``X-KVMD-User``/``X-KVMD-Passwd``, then the ``auth_token`` cookie (a session token of the
+same kind NanoKVM's login issues, so logout, password and role changes revoke it alike), then HTTP
+Basic without a ``WWW-Authenticate`` challenge. No credentials: 401; wrong ones: 403. Failures count
+towards the same per-IP lock-out as NanoKVM logins.
+
+Checking a password costs a bcrypt round (tens of ms on a board) and kvmd's clients send one with every
+request, so a checked (user, password) pair is remembered, keyed by a keyed hash of the password and
+valid only while the account's stored hash, its token version and its enabled flag are unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
+import time
+from typing import Any
+from urllib.parse import unquote
+
+from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
+
+from app.api.access import ANONYMOUS_ADMIN, required_role
+from app.api.pikvm.envelope import KvmdError
+from app.services.auth.accounts import Account, Role, StoreError
+from app.services.auth.sessions import Session
+
+COOKIE = "auth_token"
+NANO_COOKIE = "nano-kvm-token"
+
+Conn = ASGIConnection[Any, Any, Any, Any]
+
+_CACHE_SECONDS = 300.0
+_CACHE_LIMIT = 256
+_KEY = secrets.token_bytes(32)
+# (username, keyed hash of the password) -> (stored hash, token version, checked at)
+_checked: dict[tuple[str, bytes], tuple[str, int, float]] = {}
+
+
+def cookie(cookie_header: str | None, name: str) -> str | None:
+    for pair in (cookie_header or "").split(";"):
+        key, _, value = pair.strip().partition("=")
+        if key == name:
+            return unquote(value.strip().strip('"'))
+    return None
+
+
+def basic(header: str | None) -> tuple[str, str] | None:
+    if not header or header[:6].lower() != "basic ":
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, password = decoded.partition(":")
+    return (user, password) if sep else None
+
+
+def credentials(connection: Conn) -> tuple[str, str] | None:
+    """The user and password a request carries (X-KVMD-* first, then Basic), if any."""
+    user = connection.headers.get("x-kvmd-user")
+    if user is not None:
+        return user, connection.headers.get("x-kvmd-passwd", "")
+    return basic(connection.headers.get("authorization"))
+
+
+def _remembered(account: Account, password: str) -> bool:
+    digest = hmac.new(_KEY, password.encode("utf-8"), hashlib.sha256).digest()
+    entry = _checked.get((account.username, digest))
+    return (
+        entry is not None
+        and entry[0] == account.password
+        and entry[1] == account.token_version
+        and time.monotonic() - entry[2] < _CACHE_SECONDS
+    )
+
+
+def _remember(account: Account, password: str) -> None:
+    if len(_checked) >= _CACHE_LIMIT:
+        _checked.clear()
+    digest = hmac.new(_KEY, password.encode("utf-8"), hashlib.sha256).digest()
+    _checked[(account.username, digest)] = (account.password, account.token_version, time.monotonic())
+
+
+def check_account(services: Any, username: str, password: str) -> Account | None:
+    """The enabled account if ``password`` is its password (blocking: bcrypt). Raises StoreError.
+
+    Hook for a second factor (a TOTP code appended to the password): when the auth service offers
+    ``split_second_factor``, it strips and checks the code before the password is compared."""
+    store = services.auth.store
+    account: Account | None = store.cached(username)
+    if account is not None and account.enabled and _remembered(account, password):
+        return account
+    second = getattr(services.auth, "split_second_factor", None)
+    if second is not None and account is not None:
+        password_only = second(account, password)
+        if password_only is None:
+            return None
+        password = password_only
+    found: Account | None = store.authenticate(username, password)
+    if found is None:
+        # store.authenticate already spent a bcrypt round on unknown users too.
+        return None
+    _remember(found, password)
+    return found
+
+
+def client_ip(connection: Conn) -> str:
+    return connection.client.host if connection.client else ""
+
+
+async def login_account(connection: Conn, username: str, password: str) -> Account:
+    """Check a user and password as a login does: lock-out first, a pause and a counted failure after."""
+    services = connection.app.state.services
+    auth = services.auth
+    ip = client_ip(connection)
+    if auth.lockout.is_locked(ip):
+        await auth.pause(1.5)
+        raise KvmdError(403, "ForbiddenError", "Locked out after too many failed attempts")
+    try:
+        account = await asyncio.to_thread(check_account, services, username, password) if username else None
+    except StoreError:
+        raise KvmdError(503, "UnavailableError", "Authentication unavailable") from None
+    if account is None:
+        auth.lockout.failure(ip)
+        await auth.pause()
+        raise KvmdError(403, "ForbiddenError", "Invalid credentials")
+    auth.lockout.success(ip)
+    return account
+
+
+def _session(account: Account) -> Session:
+    return Session(account.username, Role.from_wire(account.role), account.token_version, float("inf"))
+
+
+async def kvmd_session(connection: Conn) -> Session:
+    """The caller's session from kvmd's credentials; 401 without any, 403 with wrong ones."""
+    services = connection.app.state.services
+    if not services.auth.enabled:
+        return ANONYMOUS_ADMIN
+    pair = credentials(connection)
+    if pair is not None:
+        return _session(await login_account(connection, *pair))
+    token = cookie(connection.headers.get("cookie"), COOKIE)
+    if token is not None:
+        session: Session | None = services.auth.sessions.authenticate(token)
+        if session is None:
+            raise KvmdError(403, "ForbiddenError", "Invalid or expired token")
+        return session
+    raise KvmdError(401, "UnauthorizedError", "No credentials")
+
+
+def cross_site(connection: Conn) -> bool:
+    """A browser request from another site (its Origin is not this host): refused for state changes."""
+    origin = connection.headers.get("origin")
+    if not origin:
+        return False  # not a browser
+    host = connection.headers.get("host", "")
+    netloc = origin.split("://", 1)[-1].rstrip("/")
+    return netloc.lower() != host.lower()
+
+
+async def authorize(connection: Conn, handler: BaseRouteHandler) -> None:
+    """Deny by default, as the NanoKVM side: a route without a role answers 403."""
+    role = required_role(handler)
+    if role is None:
+        raise KvmdError(403, "ForbiddenError", "Forbidden")
+    method = connection.scope.get("method", "GET")
+    if method not in ("GET", "HEAD") and cross_site(connection):
+        raise KvmdError(403, "ForbiddenError", "Cross-site request refused")
+    if role is Role.PUBLIC:
+        return
+    session = await kvmd_session(connection)
+    if session.role < role:
+        raise KvmdError(403, "ForbiddenError", f"The {role.wire} role is required")
+    connection.state.session = session

@@ -1,0 +1,280 @@
+"""kvmd's state documents (``/api/<subsystem>``, the WebSocket's ``<subsystem>_state`` events, metrics),
+built from the shared services.
+
+Shapes are kvmd's, widened where PiKVM's client libraries require more than current kvmd sends
+(pikvm-clients.md §2): ``keyboard.connected``/``mouse.connected``, ``storage.size``/``free`` beside
+``parts``, ``drive`` and ``storage`` never null.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.errors import ApiError
+from app.services.hid.events import EventInput
+from app.services.hid.keymap import LAYOUTS
+
+KVMD_VERSION = "4.49"  # the kvmd release whose API this follows
+DATA = "/data"
+GPIO_INPUTS = ("power_led", "hdd_led")
+GPIO_OUTPUTS = {"power_button": "power", "reset_button": "reset"}
+# kvmd's keymap names -> our layout names (ours are accepted as they are too).
+KEYMAPS = {"en-us": "us", "en-gb": "uk", "de": "de", "fr": "fr", "es": "es", "it": "it", "de-ch": "ch-de"}
+
+
+@dataclass
+class Drive:
+    """kvmd's drive parameters: the image chosen for the drive and its kind, until it is connected."""
+
+    image: str = ""
+    cdrom: bool = True
+    rw: bool = False
+
+
+@dataclass
+class KvmdState:
+    """What kvmd keeps and NanoKVM has no place for: HID switches, the drive's choice, the saved snapshot."""
+
+    http_input: EventInput
+    hid_connected: bool = True
+    mouse_absolute: bool = True
+    drive: Drive = field(default_factory=Drive)
+    saved_snapshot: tuple[bytes, float] | None = None
+
+
+def kvmd_state(services: Any) -> KvmdState:
+    state: KvmdState | None = getattr(services, "_kvmd_state", None)
+    if state is None:
+        state = KvmdState(EventInput(services.hid))
+        services._kvmd_state = state
+    return state
+
+
+# --- info ------------------------------------------------------------------------------------
+
+
+def _cpu_temp(services: Any) -> float | None:
+    try:
+        return int(services.root("/sys/class/thermal/thermal_zone0/temp").read_text().strip()) / 1000
+    except (OSError, ValueError):
+        return None
+
+
+def info(services: Any) -> dict[str, Any]:
+    device = services.device.info()
+    uname = platform.uname()
+    hostname = services.root("/etc/hostname")
+    host = hostname.read_text().strip() if hostname.exists() else platform.node()
+    return {
+        "system": {
+            "kvmd": {"version": KVMD_VERSION},
+            "streamer": {"app": "nanokvm-py", "version": device.application, "features": {}},
+            "kernel": {
+                "system": uname.system,
+                "release": uname.release,
+                "version": uname.version,
+                "machine": uname.machine,
+            },
+        },
+        "meta": {"server": {"host": host}, "kvm": {}},
+        "hw": {
+            "platform": {
+                "type": "sim" if services.config.board == "sim" else "nanokvm",
+                "base": f"NanoKVM {services.device.hardware_info().version}",
+                "serial": device.device_key,
+            },
+            "health": {"temp": {"cpu": _cpu_temp(services)}, "throttling": None},
+        },
+        "extras": {},
+        "fan": {"monitored": False, "state": None},
+    }
+
+
+# --- ATX and GPIO ------------------------------------------------------------------------------
+
+
+def atx(services: Any) -> dict[str, Any]:
+    power, hdd = services.power.leds()
+    return {"enabled": True, "busy": services.power.busy, "leds": {"power": power, "hdd": hdd}}
+
+
+def gpio(services: Any) -> dict[str, Any]:
+    power, hdd = services.power.leds()
+    busy = services.power.busy
+    return {
+        "inputs": {"power_led": {"online": True, "state": power}, "hdd_led": {"online": True, "state": hdd}},
+        "outputs": {name: {"online": True, "state": False, "busy": busy} for name in GPIO_OUTPUTS},
+    }
+
+
+def gpio_model() -> dict[str, Any]:
+    pulse = {"delay": 0.1, "min_delay": 0.1, "max_delay": 10.0}
+    return {
+        "scheme": {
+            "inputs": {name: {"hw": {"driver": "__atx__", "pin": name}} for name in GPIO_INPUTS},
+            "outputs": {
+                name: {"switch": False, "pulse": pulse, "hw": {"driver": "__atx__", "pin": name}}
+                for name in GPIO_OUTPUTS
+            },
+        },
+        "view": {"header": {"title": "ATX"}, "table": []},
+    }
+
+
+# --- HID -----------------------------------------------------------------------------------------
+
+
+def hid(services: Any) -> dict[str, Any]:
+    state = kvmd_state(services)
+    leds = services.hid.leds()
+    jiggler, _ = services.jiggler.state()
+    connected = state.hid_connected
+    return {
+        "enabled": True,
+        "online": True,
+        "busy": bool(services.paster.busy),
+        "connected": connected,
+        "keyboard": {
+            "online": True,
+            "connected": connected,
+            "leds": {"caps": leds.caps_lock, "scroll": leds.scroll_lock, "num": leds.num_lock},
+            "outputs": {"available": ["usb"], "active": "usb"},
+        },
+        "mouse": {
+            "online": True,
+            "connected": connected,
+            "absolute": state.mouse_absolute,
+            "outputs": {"available": ["usb", "usb_rel"], "active": "usb" if state.mouse_absolute else "usb_rel"},
+        },
+        "jiggler": {"enabled": jiggler, "active": jiggler, "interval": 15},
+    }
+
+
+def keymaps() -> dict[str, Any]:
+    return {"keymaps": {"default": "en-us", "available": sorted(set(KEYMAPS) | set(LAYOUTS) - {"", "en", "ru"})}}
+
+
+def layout(name: str) -> str | None:
+    """Our layout for a kvmd keymap name (or one of ours), None if unknown."""
+    if name in KEYMAPS:
+        return KEYMAPS[name]
+    return name if name in LAYOUTS and name else None
+
+
+# --- streamer ------------------------------------------------------------------------------------
+
+
+def streamer(services: Any) -> dict[str, Any]:
+    width, height, quality, fps = services.screen.snapshot()
+    capture = services.capture
+    state = kvmd_state(services)
+    saved = state.saved_snapshot[1] if state.saved_snapshot else None
+    running: dict[str, Any] | None = None
+    frame = capture.latest
+    if frame is not None and capture.viewers:
+        running = {
+            "instance_id": "",
+            "encoder": {"type": "CPU", "quality": quality},
+            "h264": {"bitrate": 0, "fps": 0, "gop": 0, "online": False},
+            "sinks": {"h264": {"has_clients": False}, "jpeg": {"has_clients": capture.viewers > 0}},
+            "source": {
+                "online": bool(capture.signal),
+                "resolution": {"width": frame.width, "height": frame.height},
+                "captured_fps": fps,
+                "desired_fps": fps,
+            },
+            "stream": {"clients": capture.viewers, "clients_stat": {}, "queued_fps": fps},
+        }
+    return {
+        "features": {"quality": True, "resolution": False, "h264": False},
+        "limits": {
+            "desired_fps": {"min": 1, "max": 60},
+            "h264_bitrate": {"min": 25, "max": 20000},
+            "h264_gop": {"min": 0, "max": 60},
+        },
+        "params": {
+            "desired_fps": fps,
+            "quality": quality,
+            "h264_bitrate": 0,
+            "h264_gop": 0,
+            "resolution": f"{width}x{height}",
+        },
+        "snapshot": {"saved": saved},
+        "streamer": running,
+    }
+
+
+# --- MSD -----------------------------------------------------------------------------------------
+
+
+def _image_entry(path: Path) -> dict[str, Any] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return {"complete": True, "removable": True, "size": stat.st_size, "mod_ts": stat.st_mtime}
+
+
+def _transfer(services: Any, kind: str) -> dict[str, Any] | None:
+    status = services.transfers.status()
+    if status.status != "in_progress" or services.transfers.kind != kind:
+        return None
+    return {"name": status.file, "size": services.transfers.total or 0, "written": services.transfers.done}
+
+
+def msd(services: Any) -> dict[str, Any]:
+    state = kvmd_state(services)
+    root = services.root
+    data = root(DATA)
+    try:
+        usage = shutil.disk_usage(data)
+        size, free = usage.total, usage.free
+    except OSError:
+        size = free = 0
+    images: dict[str, Any] = {}
+    try:
+        listed = services.images.images() or []
+    except ApiError:
+        listed = []
+    for device_path in listed:
+        entry = _image_entry(root(device_path))
+        if entry is not None:
+            images[device_path[len(DATA) + 1 :]] = entry
+    try:
+        mounted = services.images.mounted()
+    except ApiError:
+        mounted = ""
+    connected = bool(mounted)
+    name = mounted[len(DATA) + 1 :] if mounted.startswith(DATA + "/") else state.drive.image
+    image = None
+    if name:
+        entry = _image_entry(root(f"{DATA}/{name}"))
+        if entry is not None:
+            image = {"name": name, "in_storage": True, **entry}
+    writable = os.access(data, os.W_OK)
+    busy = services.transfers.status().status == "in_progress"
+    return {
+        "enabled": True,
+        "online": True,
+        "busy": busy,
+        "features": {"multi": True, "cdrom": True, "rw": True},
+        "drive": {"image": image, "connected": connected, "cdrom": state.drive.cdrom, "rw": state.drive.rw},
+        "storage": {
+            "size": size,
+            "free": free,
+            "images": images,
+            "parts": {"": {"size": size, "free": free, "writable": writable}},
+            "downloading": _transfer(services, "download"),
+            "uploading": _transfer(services, "upload"),
+        },
+    }
+
+
+def now() -> float:
+    return time.time()

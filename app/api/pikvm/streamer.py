@@ -1,0 +1,61 @@
+"""``/api/streamer``, ``/api/streamer/snapshot`` (JPEG, ``allow_offline``, ``preview``, ``save``/``load``)
+and ``/api/streamer/ocr``."""
+
+from __future__ import annotations
+
+import asyncio
+
+from litestar import Controller, Response
+
+from app.api.pikvm import state
+from app.api.pikvm.envelope import KvmdError, answer
+from app.api.pikvm.params import flag, number
+from app.api.routing import Req, delete, get, services
+from app.services.auth.accounts import Role
+from app.services.video import snapshot
+
+JPEG = "image/jpeg"
+
+
+class KvmdStreamerController(Controller):
+    path = "/api/streamer"
+
+    @get(["", "/"], role=Role.VIEWER)
+    async def streamer(self, request: Req) -> Response[bytes]:
+        return answer(state.streamer(services(request)))
+
+    @get("/snapshot", role=Role.VIEWER)
+    async def snapshot(self, request: Req) -> Response[bytes]:
+        svc = services(request)
+        kvmd = state.kvmd_state(svc)
+        if flag(request, "ocr", False):
+            raise KvmdError(503, "UnavailableError", "OCR is not available on this device")
+        if flag(request, "load", False):
+            if kvmd.saved_snapshot is None:
+                raise KvmdError(503, "UnavailableError", "No snapshot saved")
+            jpeg = kvmd.saved_snapshot[0]
+        else:
+            try:
+                shot = await snapshot.take(svc.capture)
+            except TimeoutError:
+                raise KvmdError(503, "UnavailableError", "No frame from the video source") from None
+            if not shot.online and not flag(request, "allow_offline", False):
+                raise KvmdError(503, "UnavailableError", "No signal from the host")
+            jpeg = shot.jpeg
+            if flag(request, "save", False):
+                kvmd.saved_snapshot = (jpeg, shot.captured)
+        if flag(request, "preview", False):
+            max_width = int(number(request, "preview_max_width", 0, 0, 7680))
+            max_height = int(number(request, "preview_max_height", 0, 0, 4320))
+            quality = int(number(request, "preview_quality", 80, 1, 100))
+            jpeg = await asyncio.to_thread(snapshot.preview, jpeg, max_width, max_height, quality)
+        return Response(jpeg, media_type=JPEG, headers={"cache-control": "no-store"})
+
+    @delete("/snapshot", role=Role.USER)
+    async def delete_snapshot(self, request: Req) -> Response[bytes]:
+        state.kvmd_state(services(request)).saved_snapshot = None
+        return answer()
+
+    @get("/ocr", role=Role.VIEWER)
+    async def ocr(self, request: Req) -> Response[bytes]:
+        return answer({"ocr": {"enabled": False, "langs": {"default": [], "available": []}}})

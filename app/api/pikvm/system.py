@@ -1,0 +1,64 @@
+"""``/api/info`` and ``/api/log``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from litestar import Controller, Response
+from litestar.response import Stream
+
+from app.api.pikvm import state
+from app.api.pikvm.envelope import answer, bad_request
+from app.api.pikvm.live import revocation
+from app.api.pikvm.params import flag, listed, number
+from app.api.routing import Req, get, services
+from app.services.auth.accounts import Role
+from app.services.logbook import logbook
+
+CATEGORIES = ("system", "meta", "hw", "extras", "fan")
+# A follower hears at least this often, so a proxy or client does not time the stream out.
+FOLLOW_KEEPALIVE = 15.0
+
+
+class KvmdSystemController(Controller):
+    path = "/api"
+
+    @get("/info", role=Role.VIEWER)
+    async def info(self, request: Req) -> Response[bytes]:
+        fields = listed(request, "fields")
+        unknown = [name for name in fields if name not in CATEGORIES]
+        if unknown:
+            raise bad_request(f"Unknown info categories: {', '.join(unknown)}")
+        everything = await asyncio.to_thread(state.info, services(request))
+        return answer({k: v for k, v in everything.items() if not fields or k in fields})
+
+    @get("/log", role=Role.ADMIN)
+    async def log(self, request: Req) -> Stream | Response[bytes]:
+        seek = number(request, "seek", 0, 0, 10 * 365 * 86400)
+        follow = flag(request, "follow", False)
+        book = logbook()
+        if not follow:
+            return Response("".join(book.since(seek)).encode(), media_type="text/plain; charset=utf-8")
+
+        async def lines() -> AsyncIterator[bytes]:
+            with book.follow() as queue, revocation(request) as revoked:
+                for line in book.since(seek):
+                    yield line.encode()
+                ended = asyncio.ensure_future(revoked.wait())
+                try:
+                    while not revoked.is_set():
+                        getter = asyncio.ensure_future(queue.get())
+                        done, _ = await asyncio.wait(
+                            {getter, ended}, timeout=FOLLOW_KEEPALIVE, return_when=asyncio.FIRST_COMPLETED
+                        )
+                        if getter in done:
+                            yield getter.result().encode()
+                        else:
+                            getter.cancel()
+                            if not done:
+                                yield b"\n"
+                finally:
+                    ended.cancel()
+
+        return Stream(lines(), media_type="text/plain; charset=utf-8")

@@ -1,0 +1,82 @@
+"""Web key names (the DOM's ``KeyboardEvent.code``, which kvmd's API uses) -> USB HID keyboard usages.
+
+Facts from the USB HID Usage Tables (keyboard page 0x07) and the UI Events KeyboardEvent code spec.
+"""
+
+from __future__ import annotations
+
+# Modifier keys are bits of the report's first byte, not usages.
+MODIFIERS: dict[str, int] = {
+    "ControlLeft": 0x01,
+    "ShiftLeft": 0x02,
+    "AltLeft": 0x04,
+    "MetaLeft": 0x08,
+    "ControlRight": 0x10,
+    "ShiftRight": 0x20,
+    "AltRight": 0x40,
+    "MetaRight": 0x80,
+}
+
+USAGES: dict[str, int] = {
+    **{f"Key{chr(ord('A') + i)}": 0x04 + i for i in range(26)},
+    **{f"Digit{i}": 0x1E + i - 1 for i in range(1, 10)},
+    "Digit0": 0x27,
+    "Enter": 0x28,
+    "Escape": 0x29,
+    "Backspace": 0x2A,
+    "Tab": 0x2B,
+    "Space": 0x2C,
+    "Minus": 0x2D,
+    "Equal": 0x2E,
+    "BracketLeft": 0x2F,
+    "BracketRight": 0x30,
+    "Backslash": 0x31,
+    "IntlHash": 0x32,
+    "Semicolon": 0x33,
+    "Quote": 0x34,
+    "Backquote": 0x35,
+    "Comma": 0x36,
+    "Period": 0x37,
+    "Slash": 0x38,
+    "CapsLock": 0x39,
+    **{f"F{i}": 0x3A + i - 1 for i in range(1, 13)},
+    "PrintScreen": 0x46,
+    "ScrollLock": 0x47,
+    "Pause": 0x48,
+    "Insert": 0x49,
+    "Home": 0x4A,
+    "PageUp": 0x4B,
+    "Delete": 0x4C,
+    "End": 0x4D,
+    "PageDown": 0x4E,
+    "ArrowRight": 0x4F,
+    "ArrowLeft": 0x50,
+    "ArrowDown": 0x51,
+    "ArrowUp": 0x52,
+    "NumLock": 0x53,
+    "NumpadDivide": 0x54,
+    "NumpadMultiply": 0x55,
+    "NumpadSubtract": 0x56,
+    "NumpadAdd": 0x57,
+    "NumpadEnter": 0x58,
+    **{f"Numpad{i}": 0x59 + i - 1 for i in range(1, 10)},
+    "Numpad0": 0x62,
+    "NumpadDecimal": 0x63,
+    "IntlBackslash": 0x64,
+    "ContextMenu": 0x65,
+    "Power": 0x66,
+    "NumpadEqual": 0x67,
+    **{f"F{i}": 0x68 + i - 13 for i in range(13, 25)},
+    "AudioVolumeMute": 0x7F,
+    "AudioVolumeUp": 0x80,
+    "AudioVolumeDown": 0x81,
+    "IntlRo": 0x87,
+    "KanaMode": 0x88,
+    "IntlYen": 0x89,
+    "Convert": 0x8A,
+    "NonConvert": 0x8B,
+    "Lang1": 0x90,
+    "Lang2": 0x91,
+}
+
+KNOWN = frozenset(USAGES) | frozenset(MODIFIERS)
