@@ -61,7 +61,7 @@ async def _send_state(socket: Socket, kind: str, payload: Any) -> None:
         await socket.send_text(event(LEGACY[kind], payload))
 
 
-async def _push(socket: Socket, svc: Any) -> None:
+async def _push(socket: Socket, svc: Any, looped: asyncio.Event) -> None:
     first = await asyncio.to_thread(_states, svc, True)
     info = await asyncio.to_thread(state.info, svc)
     await socket.send_text(event("gpio_model", state.gpio_model()))
@@ -74,6 +74,7 @@ async def _push(socket: Socket, svc: Any) -> None:
     await socket.send_text(event("hid_keymaps", state.keymaps()))
     await socket.send_text(event("ocr", {"ocr": {"enabled": False, "langs": {"default": [], "available": []}}}))
     await socket.send_text(event("loop", {"version": VERSION}))
+    looped.set()
     last = first
     polls = 0
     while True:
@@ -144,7 +145,10 @@ def handle_binary(inputs: EventInput | None, frame: bytes) -> bytes | None:
     return None
 
 
-async def _read(socket: Socket, inputs: EventInput | None, connected: Callable[[], bool]) -> None:
+async def _read(
+    socket: Socket, inputs: EventInput | None, connected: Callable[[], bool], looped: asyncio.Event
+) -> None:
+    await looped.wait()  # as kvmd: the client's events are read once the state bundle is out
     while True:
         received: dict[str, Any] = dict(await socket.receive())
         if received["type"] == "websocket.disconnect":
@@ -213,13 +217,14 @@ async def kvmd_ws(socket: Socket) -> None:
         else cookie(socket.headers.get("cookie"), COOKIE)
     )
     await socket.accept()
+    looped = asyncio.Event()
     try:
         async with _viewer(svc, stream):
             await run_session(
                 socket,
                 lambda revoked: (
-                    _read(socket, inputs, lambda: kvmd.hid_connected),
-                    _push(socket, svc),
+                    _read(socket, inputs, lambda: kvmd.hid_connected, looped),
+                    _push(socket, svc, looped),
                     _revalidate(svc, session, token, revoked),
                 ),
             )
