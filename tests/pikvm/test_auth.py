@@ -113,3 +113,18 @@ def test_cross_site_post_refused(kvmd: httpx.Client) -> None:
     host = kvmd.base_url.netloc.decode()
     same = kvmd.post("/api/hid/set_connected", params={"connected": 1}, headers={"Origin": f"http://{host}"})
     assert same.status_code == 200
+
+
+def test_log_follow_ends_on_revocation(app_factory: Callable[..., RunningApp]) -> None:
+    import time
+
+    app = app_factory()
+    with httpx.Client(base_url=app.url, timeout=30) as client:
+        client.post("/api/auth/login", data={"user": "admin", "passwd": "admin"}).raise_for_status()
+        with client.stream("GET", "/api/log", params={"follow": 1}) as response:
+            assert response.status_code == 200
+            assert app.login().post("/api/auth/logout").json()["code"] == 0  # revokes every admin session
+            started = time.monotonic()
+            for _ in response.iter_bytes():
+                pass  # keep-alive newlines until the end
+            assert time.monotonic() - started < 3.0  # within a second of the revocation, plus a loaded machine

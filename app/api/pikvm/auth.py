@@ -87,6 +87,14 @@ def _remember(account: Account, password: str) -> None:
     _checked[(account.username, digest)] = (account.password, account.token_version, time.monotonic())
 
 
+def remembered_account(services: Any, username: str, password: str) -> Account | None:
+    """The account if this pair was checked lately and nothing about the account changed since."""
+    account: Account | None = services.auth.store.cached(username)
+    if account is not None and account.enabled and _remembered(account, password):
+        return account
+    return None
+
+
 def check_account(services: Any, username: str, password: str) -> Account | None:
     """The enabled account if ``password`` is its password (blocking: bcrypt). Raises StoreError.
 
@@ -94,8 +102,6 @@ def check_account(services: Any, username: str, password: str) -> Account | None
     ``split_second_factor``, it strips and checks the code before the password is compared."""
     store = services.auth.store
     account: Account | None = store.cached(username)
-    if account is not None and account.enabled and _remembered(account, password):
-        return account
     second = getattr(services.auth, "split_second_factor", None)
     if second is not None and account is not None:
         password_only = second(account, password)
@@ -115,23 +121,33 @@ def client_ip(connection: Conn) -> str:
 
 
 async def login_account(connection: Conn, username: str, password: str) -> Account:
-    """Check a user and password as a login does: lock-out first, a pause and a counted failure after."""
+    """Check a user and password as NanoKVM's login does: refused while the address is locked out; an
+    attempt that needs a password check is counted before it (the lock-out's ``reserve``), a right one
+    forgets the count, a wrong one pauses."""
     services = connection.app.state.services
     auth = services.auth
     ip = client_ip(connection)
     if auth.lockout.is_locked(ip):
-        await auth.pause(1.5)
-        raise KvmdError(403, "ForbiddenError", "Locked out after too many failed attempts")
+        await _locked(auth)
+    known = remembered_account(services, username, password)
+    if known is not None:
+        return known
+    if not auth.lockout.reserve(ip):
+        await _locked(auth)
     try:
         account = await asyncio.to_thread(check_account, services, username, password) if username else None
     except StoreError:
         raise KvmdError(503, "UnavailableError", "Authentication unavailable") from None
     if account is None:
-        auth.lockout.failure(ip)
         await auth.pause()
         raise KvmdError(403, "ForbiddenError", "Invalid credentials")
     auth.lockout.success(ip)
     return account
+
+
+async def _locked(auth: Any) -> None:
+    await auth.pause(1.5)
+    raise KvmdError(403, "ForbiddenError", "Locked out after too many failed attempts")
 
 
 def _session(account: Account) -> Session:

@@ -10,10 +10,11 @@ from litestar.response import Stream
 
 from app.api.pikvm import state
 from app.api.pikvm.envelope import answer, bad_request
-from app.api.pikvm.live import revocation
+from app.api.pikvm.live import held
 from app.api.pikvm.params import flag, listed, number
 from app.api.routing import Req, get, services
 from app.services.auth.accounts import Role
+from app.services.auth.live import SessionEnded
 from app.services.logbook import logbook
 
 CATEGORIES = ("system", "meta", "hw", "extras", "fan")
@@ -42,23 +43,18 @@ class KvmdSystemController(Controller):
             return Response("".join(book.since(seek)).encode(), media_type="text/plain; charset=utf-8")
 
         async def lines() -> AsyncIterator[bytes]:
-            with book.follow() as queue, revocation(request) as revoked:
+            with book.follow() as queue:
                 for line in book.since(seek):
                     yield line.encode()
-                ended = asyncio.ensure_future(revoked.wait())
-                try:
-                    while not revoked.is_set():
-                        getter = asyncio.ensure_future(queue.get())
-                        done, _ = await asyncio.wait(
-                            {getter, ended}, timeout=FOLLOW_KEEPALIVE, return_when=asyncio.FIRST_COMPLETED
-                        )
-                        if getter in done:
-                            yield getter.result().encode()
-                        else:
-                            getter.cancel()
-                            if not done:
-                                yield b"\n"
-                finally:
-                    ended.cancel()
+                while True:
+                    try:
+                        async with held(request, Role.ADMIN):  # ends the stream when the session does
+                            async with asyncio.timeout(FOLLOW_KEEPALIVE):
+                                line = await queue.get()
+                    except TimeoutError:
+                        line = "\n"
+                    except SessionEnded:
+                        return
+                    yield line.encode()
 
         return Stream(lines(), media_type="text/plain; charset=utf-8")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import struct
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import msgspec
@@ -22,18 +22,17 @@ from litestar.exceptions import PermissionDeniedException
 
 from app.api.access import current_session
 from app.api.pikvm import state
-from app.api.pikvm.auth import COOKIE, cookie
+from app.api.pikvm.live import held
 from app.api.pikvm.params import as_bool
-from app.api.ws import origin_allowed, run_session
+from app.api.ws import REVOKED, origin_allowed
 from app.services.auth.accounts import Role
-from app.services.auth.sessions import Session
+from app.services.auth.live import SessionEnded
 from app.services.hid.events import EventInput, UnknownInput
 
 Socket = WebSocket[Any, Any, Any]
 
 POLL_SECONDS = 0.5
 SLOW_POLL_EVERY = 4  # the storage listing is read every 4th poll
-REVALIDATE_SECONDS = 5.0
 MAX_FRAME = 64 << 10
 VERSION = {"major": 4, "minor": 49}
 LEGACY = {name: f"{name}_state" for name in ("atx", "hid", "msd", "gpio", "streamer")}
@@ -175,22 +174,20 @@ async def _read(
             handle_json(usable, str(kind), payload)
 
 
-def _still_valid(svc: Any, session: Session, token: str | None) -> bool:
-    if not svc.auth.enabled:
-        return True
-    if token is not None:
-        return svc.auth.sessions.authenticate(token) is not None
-    account = svc.auth.store.cached(session.username)
-    return account is not None and account.enabled and account.token_version == session.token_version
-
-
-async def _revalidate(svc: Any, session: Session, token: str | None, revoked: asyncio.Event) -> None:
-    """The account store may change outside this process (a reset, an edit)."""
-    while True:
-        await asyncio.sleep(REVALIDATE_SECONDS)
-        if not _still_valid(svc, session, token):
-            revoked.set()
-            return
+async def _run(socket: Socket, parts: tuple[Coroutine[Any, Any, None], ...]) -> None:
+    """Until one part ends or the session does; then close, with 4401 when the session ended."""
+    tasks = {asyncio.create_task(part) for part in parts}
+    ended = False
+    try:
+        async with held(socket, Role.VIEWER):
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    except SessionEnded:
+        ended = True
+    finally:
+        for task in tasks:  # stop reading and writing before the close frame goes
+            task.cancel()
+    with contextlib.suppress(Exception):  # the client may already be gone
+        await socket.close(*REVOKED) if ended else await socket.close()
 
 
 @contextlib.asynccontextmanager
@@ -211,23 +208,11 @@ async def kvmd_ws(socket: Socket) -> None:
     stream = as_bool("stream", socket.query_params.get("stream", "1"))
     kvmd = state.kvmd_state(svc)
     inputs = EventInput(svc.hid, kvmd.mouse_absolute) if session.role >= Role.USER else None
-    token = (
-        None
-        if socket.headers.get("x-kvmd-user") or socket.headers.get("authorization")
-        else cookie(socket.headers.get("cookie"), COOKIE)
-    )
     await socket.accept()
     looped = asyncio.Event()
     try:
         async with _viewer(svc, stream):
-            await run_session(
-                socket,
-                lambda revoked: (
-                    _read(socket, inputs, lambda: kvmd.hid_connected, looped),
-                    _push(socket, svc, looped),
-                    _revalidate(svc, session, token, revoked),
-                ),
-            )
+            await _run(socket, (_read(socket, inputs, lambda: kvmd.hid_connected, looped), _push(socket, svc, looped)))
     finally:
         if inputs is not None:
             inputs.release()
