@@ -26,6 +26,7 @@ from app.services.hid.jiggler import Jiggler
 from app.services.hid.paste import Paster
 from app.services.hid.service import HidService
 from app.services.hid.shortcuts import ShortcutStore
+from app.services.kvmd import KvmdState
 from app.services.media.images import ImageLibrary
 from app.services.media.transfers import Transfers
 from app.services.media.virtual import VirtualDevices
@@ -90,6 +91,7 @@ class Services:
     tailscale: TailscaleControl
     updates: UpdateService
     vnc: VncService
+    kvmd: KvmdState
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -137,13 +139,14 @@ def build_services(config: Config, root_path: Path, config_path: Path | None = N
     paster = Paster(hid, config.hid.paste_delay_ms)
     live = LiveConnections(auth.sessions)
     tls = Tls(root, config_path)
+    power = PowerService(board.atx, config.gpio.max_press_ms)
     return Services(
         config=config,
         root=root,
         board=board,
         auth=auth,
         atx=board.atx,
-        power=PowerService(board.atx, config.gpio.max_press_ms),
+        power=power,
         device=DeviceService(root, board.hardware, board.addresses),
         sim_host=board.sim_host,
         bus=bus,
@@ -172,6 +175,7 @@ def build_services(config: Config, root_path: Path, config_path: Path | None = N
         tailscale=TailscaleControl(root, runner, board.tailscale_installer),
         updates=_updates(config, root, runner),
         vnc=VncService(config, root, auth, capture, hid, paster, live, tls),
+        kvmd=KvmdState.create(hid, power),
     )
 
 

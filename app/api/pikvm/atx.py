@@ -16,11 +16,7 @@ CLICK_ALIASES = {"click": "power", "long": "power_long", "reset": "reset"}
 
 
 def actions(request: Req) -> AtxActions:
-    svc = services(request)
-    found: AtxActions | None = getattr(svc, "_kvmd_atx", None)
-    if found is None:
-        found = svc._kvmd_atx = AtxActions(svc.power)
-    return found
+    return services(request).kvmd.atx
 
 
 class KvmdAtxController(Controller):

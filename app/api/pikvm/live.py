@@ -10,11 +10,12 @@ from typing import Any
 
 from app.api.access import current_session
 from app.api.pikvm.auth import COOKIE, cookie, credentials
+from app.runtime import Services
 from app.services.auth.accounts import Role
 from app.services.auth.sessions import Session
 
 
-def still_valid(services: Any, session: Session, token: str | None, role: Role) -> bool:
+def still_valid(services: Services, session: Session, token: str | None, role: Role) -> bool:
     """Whether the credentials a connection was opened with still hold (cheap: no password check)."""
     if not services.auth.enabled:
         return True

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from litestar import Controller, Response
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
@@ -11,6 +10,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from app.api.pikvm import state
 from app.api.routing import Req, get, services
+from app.runtime import Services
 from app.services.auth.accounts import Role
 
 
@@ -19,7 +19,7 @@ def _gauge(registry: CollectorRegistry, name: str, doc: str, value: float, **lab
     (gauge.labels(**labels) if labels else gauge).set(value)
 
 
-def render(svc: Any) -> bytes:
+def render(svc: Services) -> bytes:
     registry = CollectorRegistry(auto_describe=True)
     atx = state.atx(svc)
     _gauge(registry, "pikvm_atx_enabled", "ATX is enabled", 1)

@@ -13,6 +13,7 @@ from app.api.pikvm.envelope import KvmdError, answer, bad_request
 from app.api.pikvm.params import number, optional_flag, text
 from app.api.routing import Req, get, post, services
 from app.services.auth.accounts import Role
+from app.services.kvmd import Drive
 
 DATA = state.DATA
 MAX_UPLOAD_BYTES = 16 << 30
@@ -126,5 +127,5 @@ class KvmdMsdController(Controller):
         svc = services(request)
         if _connected(request):
             await asyncio.to_thread(svc.images.mount, "", False)
-        state.kvmd_state(svc).drive = state.Drive()
+        state.kvmd_state(svc).drive = Drive()
         return answer()

@@ -12,13 +12,13 @@ import os
 import platform
 import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from app.errors import ApiError
-from app.services.hid.events import EventInput
+from app.runtime import Services
 from app.services.hid.keymap import LAYOUTS
+from app.services.kvmd import KvmdState
 
 KVMD_VERSION = "4.49"  # the kvmd release whose API this follows
 DATA = "/data"
@@ -28,45 +28,21 @@ GPIO_OUTPUTS = {"power_button": "power", "reset_button": "reset"}
 KEYMAPS = {"en-us": "us", "en-gb": "uk", "de": "de", "fr": "fr", "es": "es", "it": "it", "de-ch": "ch-de"}
 
 
-@dataclass
-class Drive:
-    """kvmd's drive parameters: the image chosen for the drive and its kind, until it is connected."""
-
-    image: str = ""
-    cdrom: bool = True
-    rw: bool = False
-
-
-@dataclass
-class KvmdState:
-    """What kvmd keeps and NanoKVM has no place for: HID switches, the drive's choice, the saved snapshot."""
-
-    http_input: EventInput
-    hid_connected: bool = True
-    mouse_absolute: bool = True
-    drive: Drive = field(default_factory=Drive)
-    saved_snapshot: tuple[bytes, float] | None = None
-
-
-def kvmd_state(services: Any) -> KvmdState:
-    state: KvmdState | None = getattr(services, "_kvmd_state", None)
-    if state is None:
-        state = KvmdState(EventInput(services.hid))
-        services._kvmd_state = state
-    return state
+def kvmd_state(services: Services) -> KvmdState:
+    return services.kvmd
 
 
 # --- info ------------------------------------------------------------------------------------
 
 
-def _cpu_temp(services: Any) -> float | None:
+def _cpu_temp(services: Services) -> float | None:
     try:
         return int(services.root("/sys/class/thermal/thermal_zone0/temp").read_text().strip()) / 1000
     except (OSError, ValueError):
         return None
 
 
-def info(services: Any) -> dict[str, Any]:
+def info(services: Services) -> dict[str, Any]:
     device = services.device.info()
     uname = platform.uname()
     hostname = services.root("/etc/hostname")
@@ -99,12 +75,12 @@ def info(services: Any) -> dict[str, Any]:
 # --- ATX and GPIO ------------------------------------------------------------------------------
 
 
-def atx(services: Any) -> dict[str, Any]:
+def atx(services: Services) -> dict[str, Any]:
     power, hdd = services.power.leds()
     return {"enabled": True, "busy": services.power.busy, "leds": {"power": power, "hdd": hdd}}
 
 
-def gpio(services: Any) -> dict[str, Any]:
+def gpio(services: Services) -> dict[str, Any]:
     power, hdd = services.power.leds()
     busy = services.power.busy
     return {
@@ -130,7 +106,7 @@ def gpio_model() -> dict[str, Any]:
 # --- HID -----------------------------------------------------------------------------------------
 
 
-def hid(services: Any) -> dict[str, Any]:
+def hid(services: Services) -> dict[str, Any]:
     state = kvmd_state(services)
     leds = services.hid.leds()
     jiggler, _ = services.jiggler.state()
@@ -170,7 +146,7 @@ def layout(name: str) -> str | None:
 # --- streamer ------------------------------------------------------------------------------------
 
 
-def streamer(services: Any) -> dict[str, Any]:
+def streamer(services: Services) -> dict[str, Any]:
     width, height, quality, fps = services.screen.snapshot()
     capture = services.capture
     state = kvmd_state(services)
@@ -221,14 +197,14 @@ def _image_entry(path: Path) -> dict[str, Any] | None:
     return {"complete": True, "removable": True, "size": stat.st_size, "mod_ts": stat.st_mtime}
 
 
-def _transfer(services: Any, kind: str) -> dict[str, Any] | None:
+def _transfer(services: Services, kind: str) -> dict[str, Any] | None:
     status = services.transfers.status()
     if status.status != "in_progress" or services.transfers.kind != kind:
         return None
     return {"name": status.file, "size": services.transfers.total or 0, "written": services.transfers.done}
 
 
-def msd(services: Any) -> dict[str, Any]:
+def msd(services: Services) -> dict[str, Any]:
     state = kvmd_state(services)
     root = services.root
     data = root(DATA)

@@ -19,7 +19,7 @@ from app.services.logbook import logbook
 
 CATEGORIES = ("system", "meta", "hw", "extras", "fan")
 # A follower hears at least this often, so a proxy or client does not time the stream out.
-FOLLOW_KEEPALIVE = 15.0
+FOLLOW_KEEPALIVE = 5.0
 
 
 class KvmdSystemController(Controller):
@@ -44,8 +44,9 @@ class KvmdSystemController(Controller):
 
         async def lines() -> AsyncIterator[bytes]:
             with book.follow() as queue:
-                for line in book.since(seek):
-                    yield line.encode()
+                backlog = book.since(seek)
+                # Something at once: the response's headers leave with its first bytes.
+                yield "".join(backlog).encode() or b"\n"
                 while True:
                     try:
                         async with held(request, Role.ADMIN):  # ends the stream when the session does

@@ -25,6 +25,7 @@ from app.api.pikvm import state
 from app.api.pikvm.live import held
 from app.api.pikvm.params import as_bool
 from app.api.ws import REVOKED, origin_allowed
+from app.runtime import Services
 from app.services.auth.accounts import Role
 from app.services.auth.live import SessionEnded
 from app.services.hid.events import EventInput, UnknownInput
@@ -42,7 +43,7 @@ def event(kind: str, payload: Any) -> str:
     return msgspec.json.encode({"event_type": kind, "event": payload}).decode()
 
 
-def _states(svc: Any, with_msd: bool) -> dict[str, Any]:
+def _states(svc: Services, with_msd: bool) -> dict[str, Any]:
     found: dict[str, Any] = {
         "atx": state.atx(svc),
         "hid": state.hid(svc),
@@ -147,11 +148,11 @@ def handle_binary(inputs: EventInput | None, frame: bytes) -> bytes | None:
 async def _read(
     socket: Socket, inputs: EventInput | None, connected: Callable[[], bool], looped: asyncio.Event
 ) -> None:
-    await looped.wait()  # as kvmd: the client's events are read once the state bundle is out
     while True:
         received: dict[str, Any] = dict(await socket.receive())
         if received["type"] == "websocket.disconnect":
             return
+        await looped.wait()  # as kvmd: the client's events are handled once the state bundle is out
         usable = inputs if connected() else None
         raw = received.get("bytes")
         if isinstance(raw, bytes):
@@ -191,7 +192,7 @@ async def _run(socket: Socket, parts: tuple[Coroutine[Any, Any, None], ...]) -> 
 
 
 @contextlib.asynccontextmanager
-async def _viewer(svc: Any, stream: bool) -> AsyncIterator[None]:
+async def _viewer(svc: Services, stream: bool) -> AsyncIterator[None]:
     if not stream:
         yield
         return
