@@ -92,8 +92,8 @@ def test_password_change_revokes_cookie_and_headers(app_factory: Callable[..., R
         assert ok.status_code == 200
 
 
-def test_viewer_role_reads_but_cannot_act(app_factory: Callable[..., RunningApp]) -> None:
-    app = app_factory()
+def test_viewer_role_reads_but_cannot_act(board: RunningApp) -> None:
+    app = board
     nano = app.login()
     created = nano.post(
         "/api/auth/users", json={"username": "watcher", "password": encrypt("Watch3r-pass"), "role": "viewer"}
@@ -115,16 +115,23 @@ def test_cross_site_post_refused(kvmd: httpx.Client) -> None:
     assert same.status_code == 200
 
 
-def test_log_follow_ends_on_revocation(app_factory: Callable[..., RunningApp]) -> None:
+def test_log_follow_and_mjpeg_end_on_revocation(app_factory: Callable[..., RunningApp]) -> None:
     import time
 
     app = app_factory()
     with httpx.Client(base_url=app.url, timeout=30) as client:
         client.post("/api/auth/login", data={"user": "admin", "passwd": "admin"}).raise_for_status()
-        with client.stream("GET", "/api/log", params={"follow": 1}) as response:
-            assert response.status_code == 200
+        with (
+            client.stream("GET", "/api/log", params={"follow": 1}) as log,
+            client.stream("GET", "/streamer/stream") as video,
+        ):
+            assert log.status_code == 200 and video.status_code == 200
+            frames = video.iter_bytes()
+            next(frames)
             assert app.login().post("/api/auth/logout").json()["code"] == 0  # revokes every admin session
             started = time.monotonic()
-            for _ in response.iter_bytes():
+            for _ in log.iter_bytes():
                 pass  # keep-alive newlines until the end
-            assert time.monotonic() - started < 3.0  # within a second of the revocation, plus a loaded machine
+            for _ in frames:
+                pass  # frames until the end
+            assert time.monotonic() - started < 3.0  # within a second of the revocation, on a loaded machine

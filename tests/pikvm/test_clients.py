@@ -16,7 +16,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import BASE_CONFIG, REPO, RunningApp, free_port, merge, start_app
+from tests.conftest import BASE_CONFIG, REPO, RunningApp, free_port, merge
 from tests.pikvm.conftest import ADMIN, sim_host, wait_until
 
 PYTHON = REPO / ".venv-clients" / "kvmd" / "bin" / "python"
@@ -43,13 +43,6 @@ def iso_file(path: Path) -> Path:
     data[0x8001:0x8006] = b"CD001"
     path.write_bytes(bytes(data))
     return path
-
-
-@pytest.fixture
-def fresh(tmp_path: Path) -> Iterator[RunningApp]:
-    app = start_app(tmp_path)
-    yield app
-    app.stop()
 
 
 @pytest.fixture
@@ -90,8 +83,13 @@ def https_app(tmp_path: Path) -> Iterator[RunningApp]:
     app.stop()
 
 
-def test_aiopikvm(fresh: RunningApp, tmp_path: Path) -> None:
-    nano = fresh.login()
+def test_aiopikvm(board: RunningApp, tmp_path: Path) -> None:
+    fresh = board
+    with httpx.Client(base_url=board.url, headers=ADMIN, timeout=30) as kvmd:
+        if kvmd.get("/api/atx").json()["result"]["leds"]["power"]:
+            kvmd.post("/api/atx/click", params={"button": "power_long", "wait": 1}).raise_for_status()
+    wait_until(lambda: sim_host(board)["power"] == "off")
+    board.login().post("/api/sim/host/clear").raise_for_status()
     seen = run(str(HERE / "drive_aiopikvm.py"), fresh.url, str(iso_file(tmp_path / "a.iso")), cwd=tmp_path)
     assert seen == {
         "check": True,
@@ -106,7 +104,7 @@ def test_aiopikvm(fresh: RunningApp, tmp_path: Path) -> None:
     }
     assert fresh.path("/data/aio.iso").stat().st_size == 96 * 1024
     # The click booted the PC; the key over HTTP and the one over the WebSocket reached it.
-    host = nano.get("/api/sim/host").json()["data"]
+    host = sim_host(board)
     assert host["power"] in ("booting", "on") and host["text"] == "ab"
 
 

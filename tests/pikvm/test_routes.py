@@ -213,3 +213,20 @@ def test_prometheus_metrics_parse(kvmd: httpx.Client) -> None:
     )
     leds = {s.labels["led"]: s.value for s in families["pikvm_atx_led"].samples}
     assert set(leds) == {"power", "hdd"}
+
+
+def test_mjpeg_stream_for_kvmd_page(board: RunningApp) -> None:
+    with httpx.Client(base_url=board.url, timeout=30) as client:
+        client.post("/api/auth/login", data={"user": "admin", "passwd": "admin"}).raise_for_status()
+        with client.stream("GET", "/streamer/stream") as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("multipart/x-mixed-replace")
+            seen = b""
+            for chunk in response.iter_bytes():
+                seen += chunk
+                if b"\xff\xd9" in seen:
+                    break
+            assert b"Content-Type: image/jpeg" in seen and b"\xff\xd8" in seen
+        assert client.get("/streamer/snapshot").content[:2] == b"\xff\xd8"
+    with httpx.Client(base_url=board.url, timeout=30) as anon:
+        assert anon.get("/streamer/stream").status_code == 401

@@ -13,9 +13,10 @@ from app.api.pikvm.auth_routes import KvmdAuthController
 from app.api.pikvm.envelope import EXCEPTION_HANDLERS
 from app.api.pikvm.hid import KvmdHidController
 from app.api.pikvm.metrics import KvmdMetricsController
+from app.api.pikvm.mjpeg import kvmd_mjpeg
 from app.api.pikvm.msd import KvmdMsdController
 from app.api.pikvm.redfish import RedfishController
-from app.api.pikvm.streamer import KvmdStreamerController
+from app.api.pikvm.streamer import KvmdStreamerController, streamer_snapshot
 from app.api.pikvm.system import KvmdSystemController
 from app.api.pikvm.ws import kvmd_ws
 from app.services.logbook import logbook
@@ -36,6 +37,8 @@ def create_kvmd_app(services: Any) -> Litestar:
             KvmdMetricsController,
             RedfishController,
             kvmd_ws,
+            kvmd_mjpeg,
+            streamer_snapshot,
         ],
         guards=[authorize],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -17,6 +17,39 @@ from app.services.video import snapshot
 JPEG = "image/jpeg"
 
 
+async def snapshot_response(request: Req) -> Response[bytes]:
+    svc = services(request)
+    kvmd = state.kvmd_state(svc)
+    if flag(request, "ocr", False):
+        raise KvmdError(503, "UnavailableError", "OCR is not available on this device")
+    if flag(request, "load", False):
+        if kvmd.saved_snapshot is None:
+            raise KvmdError(503, "UnavailableError", "No snapshot saved")
+        jpeg = kvmd.saved_snapshot[0]
+    else:
+        try:
+            shot = await snapshot.take(svc.capture)
+        except TimeoutError:
+            raise KvmdError(503, "UnavailableError", "No frame from the video source") from None
+        if not shot.online and not flag(request, "allow_offline", False):
+            raise KvmdError(503, "UnavailableError", "No signal from the host")
+        jpeg = shot.jpeg
+        if flag(request, "save", False):
+            kvmd.saved_snapshot = (jpeg, shot.captured)
+    if flag(request, "preview", False):
+        max_width = int(number(request, "preview_max_width", 0, 0, 7680))
+        max_height = int(number(request, "preview_max_height", 0, 0, 4320))
+        quality = int(number(request, "preview_quality", 80, 1, 100))
+        jpeg = await asyncio.to_thread(snapshot.preview, jpeg, max_width, max_height, quality)
+    return Response(jpeg, media_type=JPEG, headers={"cache-control": "no-store"})
+
+
+# Where kvmd's web page (ustreamer behind nginx) asks for it.
+@get("/streamer/snapshot", role=Role.VIEWER)
+async def streamer_snapshot(request: Req) -> Response[bytes]:
+    return await snapshot_response(request)
+
+
 class KvmdStreamerController(Controller):
     path = "/api/streamer"
 
@@ -26,30 +59,7 @@ class KvmdStreamerController(Controller):
 
     @get("/snapshot", role=Role.VIEWER)
     async def snapshot(self, request: Req) -> Response[bytes]:
-        svc = services(request)
-        kvmd = state.kvmd_state(svc)
-        if flag(request, "ocr", False):
-            raise KvmdError(503, "UnavailableError", "OCR is not available on this device")
-        if flag(request, "load", False):
-            if kvmd.saved_snapshot is None:
-                raise KvmdError(503, "UnavailableError", "No snapshot saved")
-            jpeg = kvmd.saved_snapshot[0]
-        else:
-            try:
-                shot = await snapshot.take(svc.capture)
-            except TimeoutError:
-                raise KvmdError(503, "UnavailableError", "No frame from the video source") from None
-            if not shot.online and not flag(request, "allow_offline", False):
-                raise KvmdError(503, "UnavailableError", "No signal from the host")
-            jpeg = shot.jpeg
-            if flag(request, "save", False):
-                kvmd.saved_snapshot = (jpeg, shot.captured)
-        if flag(request, "preview", False):
-            max_width = int(number(request, "preview_max_width", 0, 0, 7680))
-            max_height = int(number(request, "preview_max_height", 0, 0, 4320))
-            quality = int(number(request, "preview_quality", 80, 1, 100))
-            jpeg = await asyncio.to_thread(snapshot.preview, jpeg, max_width, max_height, quality)
-        return Response(jpeg, media_type=JPEG, headers={"cache-control": "no-store"})
+        return await snapshot_response(request)
 
     @delete("/snapshot", role=Role.USER)
     async def delete_snapshot(self, request: Req) -> Response[bytes]:
