@@ -29,6 +29,15 @@ pytestmark = pytest.mark.skipif(
 WIDTH, HEIGHT = 1920, 1080
 
 
+def xwd_ready(path: Path) -> bool:
+    """Xvfb has written its screen file's header (it makes the file first, then fills it)."""
+    try:
+        header = path.read_bytes()[:100]
+    except OSError:
+        return False
+    return len(header) == 100 and struct.unpack(">25I", header)[11] == 32
+
+
 def read_xwd(path: Path) -> np.ndarray[Any, Any]:
     """An XWD screen dump (X11's XWDFileHeader: 25 big-endian 32-bit fields) as BGR pixels."""
     data = path.read_bytes()
@@ -69,7 +78,7 @@ def test_tigervnc_shows_the_console(board: tuple[RunningApp, int], tmp_path: Pat
     viewer = None
     try:
         deadline = time.monotonic() + 10
-        while not (fbdir / "Xvfb_screen0").exists():
+        while not xwd_ready(fbdir / "Xvfb_screen0"):
             assert time.monotonic() < deadline, "Xvfb did not start"
             time.sleep(0.1)
         env = {**os.environ, "DISPLAY": display, "VNC_USERNAME": "admin", "VNC_PASSWORD": "admin"}

@@ -231,40 +231,41 @@ class VncConnection:
 
     # --- updates ---------------------------------------------------------------------------
 
-    def _wanted(self) -> bool:
-        return self._requested or self._continuous
+    async def _frames(self) -> None:
+        """Wake the update loop at every new frame (one waiter per client, not one per frame)."""
+        seq = 0
+        while True:
+            seq = (await self.capture.next_frame(seq)).seq
+            self._wake.set()
+
+    def _ready(self) -> Frame | None:
+        """The frame to send now, if an update is wanted and there is something to send."""
+        latest = self.capture.latest
+        if not (self._requested or self._continuous) or latest is None:
+            return None
+        if self._full or self._pseudo or latest.seq > self._last_seq:
+            return latest
+        return None
 
     async def _update_loop(self) -> None:
-        while True:
-            while not self._wanted():
-                self._wake.clear()
-                await self._wake.wait()
-            frame = await self._next_frame()
-            if frame is None:
-                continue
-            pieces = await self._update(frame)
-            if pieces is None:
-                continue  # nothing changed in the picture: wait for the next frame
-            self._requested = False
-            self._sent += self.link.write(pieces)
-            await self.link.drain()
-            self.state.updates += 1
-            await self._wait_delivered()
-
-    async def _next_frame(self) -> Frame | None:
-        """The newest frame, or a newer one than the last sent; None if woken for something else."""
-        latest = self.capture.latest
-        if latest is not None and (self._full or self._pseudo or latest.seq > self._last_seq):
-            return latest
-        self._wake.clear()
-        waiter = asyncio.ensure_future(self.capture.next_frame(self._last_seq))
-        woken = asyncio.ensure_future(self._wake.wait())
+        frames = asyncio.create_task(self._frames())
         try:
-            done, _ = await asyncio.wait((waiter, woken), return_when=asyncio.FIRST_COMPLETED)
+            while True:
+                frame = self._ready()
+                if frame is None:
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                pieces = await self._update(frame)
+                if pieces is None:
+                    continue  # nothing changed in the picture: wait for the next frame
+                self._requested = False
+                self._sent += self.link.write(pieces)
+                await self.link.drain()
+                self.state.updates += 1
+                await self._wait_delivered()
         finally:
-            waiter.cancel()
-            woken.cancel()
-        return waiter.result() if waiter in done else None
+            frames.cancel()
 
     def _choose(self, frame: Frame) -> int:
         """The first encoding in the client's order that the server can send for this frame."""

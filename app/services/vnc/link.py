@@ -18,6 +18,7 @@ from typing import Protocol
 from app.services.video.pacing import TcpPacer
 
 Piece = bytes | memoryview
+SMALL_PIECE = 4096  # bytes below which pieces are copied together rather than sent on their own
 
 
 class Link(Protocol):
@@ -56,10 +57,23 @@ class TcpLink:
         return await self.reader.readexactly(size)
 
     def write(self, pieces: Iterable[Piece]) -> int:
+        # Small pieces (headers) are joined, large ones (a JPEG) passed as they are: one writelines,
+        # so an update costs one send, not one per header.
+        out: list[Piece] = []
+        small: list[Piece] = []
         total = 0
         for piece in pieces:
-            self.writer.write(piece)
             total += len(piece)
+            if len(piece) < SMALL_PIECE:
+                small.append(piece)
+                continue
+            if small:
+                out.append(b"".join(small))
+                small = []
+            out.append(piece)
+        if small:
+            out.append(b"".join(small))
+        self.writer.writelines(out)
         return total
 
     async def drain(self) -> None:
