@@ -118,7 +118,7 @@ def test_snapshot_jpeg_preview_and_state(board: RunningApp, kvmd: httpx.Client) 
     assert width == 320 and height == 180
     state = result(kvmd.get("/api/streamer"))
     assert {"features", "limits", "params", "snapshot", "streamer"} <= set(state)
-    assert result(kvmd.get("/api/streamer/ocr"))["ocr"]["enabled"] is False  # type: ignore[index]
+    assert kvmd.get("/api/streamer/snapshot", params={"ocr": 1, "ocr_langs": "xx-nope"}).status_code in (400, 503)
 
 
 def _jpeg_size(jpeg: bytes) -> tuple[int, int]:
@@ -230,3 +230,23 @@ def test_mjpeg_stream_for_kvmd_page(board: RunningApp) -> None:
         assert client.get("/streamer/snapshot").content[:2] == b"\xff\xd8"
     with httpx.Client(base_url=board.url, timeout=30) as anon:
         assert anon.get("/streamer/stream").status_code == 401
+
+
+def test_snapshot_ocr_reads_the_screen(board: RunningApp, kvmd: httpx.Client) -> None:
+    import os
+    import shutil
+
+    if shutil.which("tesseract") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("tesseract missing: task test installs tesseract-ocr")
+        pytest.skip("tesseract missing (apt-get install tesseract-ocr)")
+    info = result(kvmd.get("/api/streamer/ocr"))["ocr"]
+    assert info["enabled"] is True and "eng" in info["langs"]["available"]  # type: ignore[index]
+    power_on(board, kvmd)
+    board.login().post("/api/sim/host/clear").raise_for_status()
+    result(kvmd.post("/api/hid/print", content="hello ocr 42", headers={"Content-Type": "text/plain"}))
+    wait_until(lambda: sim_host(board)["text"] == "hello ocr 42")
+    time.sleep(0.5)  # the next frame shows it
+    text = kvmd.get("/api/streamer/snapshot", params={"ocr": 1, "ocr_langs": "eng"})
+    assert text.status_code == 200 and text.headers["content-type"].startswith("text/plain")
+    assert "hello ocr 42" in text.text

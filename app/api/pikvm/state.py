@@ -19,6 +19,7 @@ from app.errors import ApiError
 from app.runtime import Services
 from app.services.hid.keymap import LAYOUTS
 from app.services.kvmd import KvmdState
+from app.services.video import ocr as ocr_service
 
 KVMD_VERSION = "4.49"  # the kvmd release whose API this follows
 DATA = "/data"
@@ -184,6 +185,13 @@ def streamer(services: Services) -> dict[str, Any]:
         "snapshot": {"saved": saved},
         "streamer": running,
     }
+
+
+def ocr() -> dict[str, Any]:
+    """kvmd's OCR state: tesseract's languages, English by default."""
+    known = list(ocr_service.languages()) if ocr_service.available() else []
+    default = [lang for lang in ocr_service.DEFAULT_LANGS if lang in known]
+    return {"ocr": {"enabled": bool(known), "langs": {"default": default, "available": known}}}
 
 
 # --- MSD -----------------------------------------------------------------------------------------

@@ -9,10 +9,10 @@ from litestar import Controller, Response
 
 from app.api.pikvm import state
 from app.api.pikvm.envelope import KvmdError, answer
-from app.api.pikvm.params import flag, number
+from app.api.pikvm.params import flag, listed, number
 from app.api.routing import Req, delete, get, services
 from app.services.auth.accounts import Role
-from app.services.video import snapshot
+from app.services.video import ocr, snapshot
 
 JPEG = "image/jpeg"
 
@@ -20,8 +20,10 @@ JPEG = "image/jpeg"
 async def snapshot_response(request: Req) -> Response[bytes]:
     svc = services(request)
     kvmd = state.kvmd_state(svc)
-    if flag(request, "ocr", False):
-        raise KvmdError(503, "UnavailableError", "OCR is not available on this device")
+    want_ocr = flag(request, "ocr", False)
+    langs = listed(request, "ocr_langs") or list(ocr.DEFAULT_LANGS)
+    if want_ocr and not ocr.available():
+        raise KvmdError(503, "UnavailableError", "OCR is not available on this device (no tesseract)")
     if flag(request, "load", False):
         if kvmd.saved_snapshot is None:
             raise KvmdError(503, "UnavailableError", "No snapshot saved")
@@ -36,6 +38,12 @@ async def snapshot_response(request: Req) -> Response[bytes]:
         jpeg = shot.jpeg
         if flag(request, "save", False):
             kvmd.saved_snapshot = (jpeg, shot.captured)
+    if want_ocr:
+        try:
+            text = await asyncio.to_thread(ocr.recognize, jpeg, langs)
+        except ocr.OcrError as err:
+            raise KvmdError(400, "OcrError", str(err)) from None
+        return Response(text.encode(), media_type="text/plain; charset=utf-8", headers={"cache-control": "no-store"})
     if flag(request, "preview", False):
         max_width = int(number(request, "preview_max_width", 0, 0, 7680))
         max_height = int(number(request, "preview_max_height", 0, 0, 4320))
@@ -68,4 +76,4 @@ class KvmdStreamerController(Controller):
 
     @get("/ocr", role=Role.VIEWER)
     async def ocr(self, request: Req) -> Response[bytes]:
-        return answer({"ocr": {"enabled": False, "langs": {"default": [], "available": []}}})
+        return answer(await asyncio.to_thread(state.ocr))

@@ -72,7 +72,7 @@ async def _push(socket: Socket, svc: Any, looped: asyncio.Event) -> None:
     for category, payload in info.items():
         await socket.send_text(event(f"info_{category}_state", payload))
     await socket.send_text(event("hid_keymaps", state.keymaps()))
-    await socket.send_text(event("ocr", {"ocr": {"enabled": False, "langs": {"default": [], "available": []}}}))
+    await socket.send_text(event("ocr", await asyncio.to_thread(state.ocr)))
     await socket.send_text(event("loop", {"version": VERSION}))
     looped.set()
     last = first
