@@ -4,6 +4,9 @@ import { KeyboardState, keyboardFrame } from '../lib/hid/keyboard';
 import {
   WheelThrottle, absPosition, absoluteFrame, containRect, hidButtons, relativeFrame,
 } from '../lib/hid/mouse';
+import {
+  StatsMeter, measureLatency, startDirect, startWebRtc, type Player, type VideoMode, type VideoStats,
+} from '../lib/video';
 
 export type MouseMode = 'absolute' | 'relative';
 export const VIDEO_RETRY_MS = 2000;
@@ -19,15 +22,34 @@ interface Props {
   hostOn: boolean | null;
   /** Bumped when the status socket reconnects: the server may have restarted, so restart the stream too. */
   streamEpoch?: number;
+  /** How the picture comes: H.264 over WebRTC, H.264 decoded with WebCodecs, or MJPEG. */
+  videoMode?: VideoMode;
+  /** Show the measured frame rate, bitrate and glass-to-glass delay. */
+  showStats?: boolean;
+}
+
+type Media = HTMLImageElement | HTMLVideoElement | HTMLCanvasElement;
+
+/** The picture's own size, whichever element shows it. */
+function mediaSize(el: Media): [number, number] {
+  if (el instanceof HTMLImageElement) return [el.naturalWidth, el.naturalHeight];
+  if (el instanceof HTMLVideoElement) return [el.videoWidth, el.videoHeight];
+  return [el.width, el.height];
 }
 
 /**
  * The remote screen: the MJPEG stream in an <img> letterboxed into the box, and
  * (for users who may control the host) keyboard and mouse capture while focused.
  */
-export function Screen({ send, control, mouseMode, signalError, hostOn, streamEpoch = 0 }: Props) {
+export function Screen({
+  send, control, mouseMode, signalError, hostOn, streamEpoch = 0, videoMode = 'mjpeg', showStats = false,
+}: Props) {
   const boxRef = useRef<HTMLElement>(null);
   const imgRef = useRef<HTMLImageElement>(null);
+  const videoRef = useRef<HTMLVideoElement>(null);
+  const canvasRef = useRef<HTMLCanvasElement>(null);
+  const meter = useRef(new StatsMeter());
+  const [stats, setStats] = useState<VideoStats | null>(null);
   const [version, setVersion] = useState(() => Date.now() % 1e6);
   const [loaded, setLoaded] = useState(false);
   const [failed, setFailed] = useState(false);
@@ -66,7 +88,66 @@ export function Screen({ send, control, mouseMode, signalError, hostOn, streamEp
   useEffect(() => {
     const img = imgRef.current;
     return () => img?.removeAttribute('src');
-  }, []);
+  }, [videoMode]);
+
+  // H.264: a player per mode and attempt; a broken stream is restarted like the <img>.
+  useEffect(() => {
+    if (videoMode === 'mjpeg') return;
+    setLoaded(false);
+    let playing = false;
+    const events = {
+      meter: meter.current,
+      onPlaying: () => {
+        if (playing) return;
+        playing = true;
+        setLoaded(true);
+        setFailed(false);
+      },
+      onError: () => {
+        setLoaded(false);
+        setFailed(true);
+      },
+      onEnded: () => setLoaded(false),
+    };
+    let player: Player;
+    try {
+      player = videoMode === 'webrtc'
+        ? startWebRtc(videoRef.current!, events)
+        : startDirect(canvasRef.current!, events);
+    } catch {
+      setFailed(true);
+      return;
+    }
+    return () => player.stop();
+  }, [videoMode, version]);
+
+  // Measured rates and the delay read back from the sim screen's painted clock, once a second.
+  useEffect(() => {
+    if (!showStats) {
+      setStats(null);
+      return;
+    }
+    const t = setInterval(() => {
+      const el = mediaRef();
+      const taken = meter.current.take();
+      if (el) {
+        const [w, h] = mediaSize(el);
+        try {
+          taken.latencyMs = measureLatency(el, w, h);
+        } catch {
+          taken.latencyMs = null;
+        }
+      }
+      setStats(taken);
+    }, 1000);
+    return () => clearInterval(t);
+  }, [showStats, videoMode]);
+
+  function mediaRef(): Media | null {
+    if (videoMode === 'webrtc') return videoRef.current;
+    if (videoMode === 'direct') return canvasRef.current;
+    return imgRef.current;
+  }
 
   // --- input ------------------------------------------------------------------------------
   function releaseAll() {
@@ -139,7 +220,8 @@ export function Screen({ send, control, mouseMode, signalError, hostOn, streamEp
 
   function pointer(e: React.PointerEvent) {
     const box = boxRef.current!;
-    const img = imgRef.current!;
+    const img = mediaRef();
+    if (!img) return;
     const buttons = hidButtons(e.buttons);
     const m = mouse.current;
     if (mouseMode === 'relative') {
@@ -152,7 +234,7 @@ export function Screen({ send, control, mouseMode, signalError, hostOn, streamEp
       return;
     }
     const b = img.getBoundingClientRect();
-    const rect = containRect(b.width, b.height, img.naturalWidth, img.naturalHeight);
+    const rect = containRect(b.width, b.height, ...mediaSize(img));
     const [x, y] = absPosition(e.clientX - b.left, e.clientY - b.top, rect);
     if (x === m.x && y === m.y && buttons === m.buttons) return;
     m.x = x;
@@ -212,25 +294,39 @@ export function Screen({ send, control, mouseMode, signalError, hostOn, streamEp
       aria-label="Remote screen"
       data-testid="screen"
       data-video={status ? (failed || signalError ? 'error' : 'connecting') : 'playing'}
+      data-mode={videoMode}
       data-focused={focused ? 'true' : 'false'}
       {...handlers}
     >
-      <img
-        ref={imgRef}
-        className="screen-img"
-        src={`/api/stream/mjpeg?v=${version}`}
-        alt=""
-        draggable={false}
-        data-testid="screen-img"
-        onLoad={() => {
-          setLoaded(true);
-          setFailed(false);
-        }}
-        onError={() => {
-          setLoaded(false);
-          setFailed(true);
-        }}
-      />
+      {videoMode === 'mjpeg' && (
+        <img
+          ref={imgRef}
+          className="screen-img"
+          src={`/api/stream/mjpeg?v=${version}`}
+          alt=""
+          draggable={false}
+          data-testid="screen-img"
+          onLoad={() => {
+            meter.current.frame();
+            setLoaded(true);
+            setFailed(false);
+          }}
+          onError={() => {
+            setLoaded(false);
+            setFailed(true);
+          }}
+        />
+      )}
+      {videoMode === 'webrtc' && (
+        <video ref={videoRef} className="screen-img" data-testid="screen-video" muted autoPlay playsInline />
+      )}
+      {videoMode === 'direct' && <canvas ref={canvasRef} className="screen-img" data-testid="screen-canvas" />}
+      {stats && (
+        <div className="screen-stats" data-testid="screen-stats" role="status" aria-label="Video statistics">
+          {videoMode} · {stats.fps.toFixed(0)} fps · {stats.kbps.toFixed(0)} kbit/s
+          {' · '}{stats.latencyMs === null ? 'delay n/a' : `${stats.latencyMs.toFixed(0)} ms delay`}
+        </div>
+      )}
       {status && (
         <div className="screen-overlay" data-testid="screen-overlay">
           <p className="screen-title">{status}</p>

@@ -3,6 +3,13 @@ import type { SocketState } from '../lib/ws';
 import type { MouseMode } from './Screen';
 import { KeysMenu, type Combo } from './KeysMenu';
 import type { Shortcut } from '../lib/kvm';
+import { VIDEO_MODES, supported, type VideoMode } from '../lib/video';
+
+const MODE_TEXT: Record<VideoMode, [string, string]> = {
+  webrtc: ['H.264', 'H.264 over WebRTC (the least bandwidth and delay)'],
+  direct: ['Direct', 'H.264 over a WebSocket, decoded by the browser (WebCodecs)'],
+  mjpeg: ['MJPEG', 'Motion JPEG: works everywhere, costs the most bandwidth'],
+};
 
 interface Props {
   leds: LedState | null;
@@ -16,6 +23,10 @@ interface Props {
   notice: string | null;
   vnc: boolean; // the screen shows noVNC instead of the MJPEG picture
   onVnc: (on: boolean) => void;
+  videoMode: VideoMode;
+  onVideoMode: (m: VideoMode) => void;
+  showStats: boolean;
+  onShowStats: (on: boolean) => void;
 }
 
 const SOCKET_TEXT: Record<SocketState, string> = {
@@ -51,6 +62,31 @@ export function ScreenToolbar(p: Props) {
         title="Show the screen through noVNC (RFB over this page's connection) instead of the MJPEG stream">
         {p.vnc ? 'Close VNC' : 'Open in VNC'}
       </button>
+      {!p.vnc && (
+        <>
+          <div className="seg" role="group" aria-label="Video mode">
+            {VIDEO_MODES.filter(supported).map((m) => (
+              <button
+                key={m}
+                className={`btn small${p.videoMode === m ? ' active' : ''}`}
+                aria-pressed={p.videoMode === m}
+                onClick={() => p.onVideoMode(m)}
+                title={MODE_TEXT[m][1]}
+              >
+                {MODE_TEXT[m][0]}
+              </button>
+            ))}
+          </div>
+          <button
+            className={`btn small${p.showStats ? ' active' : ''}`}
+            aria-pressed={p.showStats}
+            onClick={() => p.onShowStats(!p.showStats)}
+            title="Frame rate, bitrate and delay, measured"
+          >
+            Stats
+          </button>
+        </>
+      )}
       {p.control && !p.vnc ? (
         <>
           <div className="seg" role="group" aria-label="Mouse mode">

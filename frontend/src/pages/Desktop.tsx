@@ -10,6 +10,7 @@ import { Brand } from '../components/Brand';
 import { PowerPanel } from '../components/PowerPanel';
 import { Screen, type MouseMode } from '../components/Screen';
 import { ScreenToolbar } from '../components/ScreenToolbar';
+import { VIDEO_MODE_KEY, initialMode, type VideoMode } from '../lib/video';
 import { PasteDialog } from '../components/PasteDialog';
 import type { Combo } from '../components/KeysMenu';
 import { MediaPanel } from '../components/media/MediaPanel';
@@ -120,6 +121,8 @@ export function DesktopPage({ account, onLoggedOut, onChangePassword, onSettings
   const ws = useKvmSocket();
   const [mouseMode, setMouseMode] = useState<MouseMode>(() =>
     localStorage.getItem(MOUSE_MODE_KEY) === 'relative' ? 'relative' : 'absolute');
+  const [videoMode, setVideoMode] = useState<VideoMode>(() => initialMode(localStorage.getItem(VIDEO_MODE_KEY)));
+  const [showStats, setShowStats] = useState(false);
   const [pasting, setPasting] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
   const [shortcuts, setShortcuts] = useState<Shortcut[]>([]);
@@ -150,6 +153,11 @@ export function DesktopPage({ account, onLoggedOut, onChangePassword, onSettings
     setTimeout(() => send(keyboardFrame(release)), COMBO_HOLD_MS);
     setNotice(`Sent ${c.label}`);
   }, [send]);
+
+  function changeVideoMode(m: VideoMode) {
+    localStorage.setItem(VIDEO_MODE_KEY, m);
+    setVideoMode(m);
+  }
 
   function changeMouseMode(m: MouseMode) {
     localStorage.setItem(MOUSE_MODE_KEY, m);
@@ -216,6 +224,10 @@ export function DesktopPage({ account, onLoggedOut, onChangePassword, onSettings
             notice={notice}
             vnc={vnc}
             onVnc={setVnc}
+            videoMode={videoMode}
+            onVideoMode={changeVideoMode}
+            showStats={showStats}
+            onShowStats={setShowStats}
           />
           {vnc ? (
             <Suspense fallback={<p className="muted">Loading the VNC viewer…</p>}>
@@ -229,6 +241,8 @@ export function DesktopPage({ account, onLoggedOut, onChangePassword, onSettings
               signalError={ws.capture && !ws.capture.ok ? ws.capture.message || 'Capture failed' : null}
               hostOn={gpio ? gpio.pwr : null}
               streamEpoch={ws.reconnects}
+              videoMode={videoMode}
+              showStats={showStats}
             />
           )}
         </div>
