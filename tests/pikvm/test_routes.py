@@ -250,3 +250,12 @@ def test_snapshot_ocr_reads_the_screen(board: RunningApp, kvmd: httpx.Client) ->
     text = kvmd.get("/api/streamer/snapshot", params={"ocr": 1, "ocr_langs": "eng"})
     assert text.status_code == 200 and text.headers["content-type"].startswith("text/plain")
     assert "hello ocr 42" in text.text
+
+
+def test_info_current_layout(kvmd: httpx.Client) -> None:
+    """kvmd 4's layout (legacy=0), which its web page asks for: platform under system, health on its own."""
+    current = result(kvmd.get("/api/info", params={"legacy": 0, "fields": "auth,node,meta,extras"}))
+    assert set(current) == {"auth", "node", "meta", "extras"} and current["auth"] == {"enabled": True}
+    everything = result(kvmd.get("/api/info", params={"legacy": 0}))
+    assert everything["system"]["platform"]["base"]  # type: ignore[index]
+    assert "hw" not in everything and "temp" in everything["health"]  # type: ignore[operator]

@@ -43,33 +43,73 @@ def _cpu_temp(services: Services) -> float | None:
         return None
 
 
-def info(services: Services) -> dict[str, Any]:
+LEGACY_CATEGORIES = ("system", "meta", "hw", "extras", "fan")
+CATEGORIES = ("system", "auth", "meta", "extras", "health", "uptime", "node", "fan")
+
+
+def _memory(services: Services) -> dict[str, Any]:
+    """From /proc/meminfo (kB), as kvmd reports it: percent used, total and available in bytes."""
+    try:
+        fields = dict(
+            line.split(":", 1) for line in services.root("/proc/meminfo").read_text().splitlines() if ":" in line
+        )
+        total = int(fields["MemTotal"].split()[0]) * 1024
+        available = int(fields["MemAvailable"].split()[0]) * 1024
+    except (OSError, ValueError, KeyError, IndexError):
+        return {"percent": None, "total": None, "available": None}
+    percent = round((total - available) / total * 100, 1) if total else None
+    return {"percent": percent, "total": total, "available": available}
+
+
+def _uptime(services: Services) -> int:
+    try:
+        return int(float(services.root("/proc/uptime").read_text().split()[0]))
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def info(services: Services, legacy: bool = True) -> dict[str, Any]:
+    """Every category. kvmd's current layout (``legacy=0``) has ``system.platform`` and ``health``;
+    the older one (kvmd's default, and the published API's) has them under ``hw``."""
     device = services.device.info()
     uname = platform.uname()
     hostname = services.root("/etc/hostname")
     host = hostname.read_text().strip() if hostname.exists() else platform.node()
-    return {
-        "system": {
-            "kvmd": {"version": KVMD_VERSION},
-            "streamer": {"app": "nanokvm-py", "version": device.application, "features": {}},
-            "kernel": {
-                "system": uname.system,
-                "release": uname.release,
-                "version": uname.version,
-                "machine": uname.machine,
-            },
+    platform_info = {
+        "type": services.board.kind,
+        "base": f"NanoKVM {services.device.hardware_info().version}",
+        "serial": device.device_key,
+    }
+    health = {
+        "temp": {"cpu": _cpu_temp(services)},
+        "cpu": {"percent": None},  # not measured (kvmd's psutil sampling has no counterpart here)
+        "mem": _memory(services),
+        "throttling": None,
+    }
+    system: dict[str, Any] = {
+        "kvmd": {"version": KVMD_VERSION},
+        "streamer": {"app": "nanokvm-py", "version": device.application, "features": {}},
+        "kernel": {
+            "system": uname.system,
+            "release": uname.release,
+            "version": uname.version,
+            "machine": uname.machine,
         },
+    }
+    common = {
         "meta": {"server": {"host": host}, "kvm": {}},
-        "hw": {
-            "platform": {
-                "type": "sim" if services.config.board == "sim" else "nanokvm",
-                "base": f"NanoKVM {services.device.hardware_info().version}",
-                "serial": device.device_key,
-            },
-            "health": {"temp": {"cpu": _cpu_temp(services)}, "throttling": None},
-        },
         "extras": {},
         "fan": {"monitored": False, "state": None},
+    }
+    if legacy:
+        return {"system": system, "hw": {"platform": platform_info, "health": health}, **common}
+    return {
+        "system": {**system, "platform": platform_info},
+        "auth": {"enabled": services.auth.enabled},
+        "health": health,
+        "uptime": _uptime(services),
+        "node": {"host": host},
+        **common,
     }
 
 

@@ -17,7 +17,6 @@ from app.services.auth.accounts import Role
 from app.services.auth.live import SessionEnded
 from app.services.logbook import logbook
 
-CATEGORIES = ("system", "meta", "hw", "extras", "fan")
 # A follower hears at least this often, so a proxy or client does not time the stream out.
 FOLLOW_KEEPALIVE = 5.0
 
@@ -28,10 +27,17 @@ class KvmdSystemController(Controller):
     @get("/info", role=Role.VIEWER)
     async def info(self, request: Req) -> Response[bytes]:
         fields = listed(request, "fields")
-        unknown = [name for name in fields if name not in CATEGORIES]
+        legacy = flag(request, "legacy", True)
+        known = set(state.LEGACY_CATEGORIES if legacy else state.CATEGORIES)
+        if not legacy:
+            known.add("hw")  # kvmd still answers the old category when asked by name
+        unknown = [name for name in fields if name not in known]
         if unknown:
             raise bad_request(f"Unknown info categories: {', '.join(unknown)}")
-        everything = await asyncio.to_thread(state.info, services(request))
+        everything = await asyncio.to_thread(state.info, services(request), legacy)
+        if not legacy and "hw" in fields:
+            old = await asyncio.to_thread(state.info, services(request), True)
+            everything["hw"] = old["hw"]
         return answer({k: v for k, v in everything.items() if not fields or k in fields})
 
     @get("/log", role=Role.ADMIN)

@@ -63,13 +63,14 @@ async def _send_state(socket: Socket, kind: str, payload: Any) -> None:
 
 async def _push(socket: Socket, svc: Any, looped: asyncio.Event) -> None:
     first = await asyncio.to_thread(_states, svc, True)
-    info = await asyncio.to_thread(state.info, svc)
+    info = await asyncio.to_thread(state.info, svc, False)  # kvmd's web page reads the current layout
+    legacy_info = await asyncio.to_thread(state.info, svc, True)
     await socket.send_text(event("gpio_model", state.gpio_model()))
     await socket.send_text(event("gpio_model_state", state.gpio_model()))
     for kind, payload in first.items():
         await _send_state(socket, kind, payload)
     await socket.send_text(event("info", info))
-    for category, payload in info.items():
+    for category, payload in legacy_info.items():
         await socket.send_text(event(f"info_{category}_state", payload))
     await socket.send_text(event("hid_keymaps", state.keymaps()))
     await socket.send_text(event("ocr", await asyncio.to_thread(state.ocr)))
