@@ -31,7 +31,8 @@ IN_FLIGHT_SLACK = 64 * 1024  # bytes that may still be on the way when the next 
 PACE_POLL_MIN, PACE_POLL_MAX = 0.002, 0.01
 CUT_TEXT_LIMIT = 256 * 1024  # a longer ClientCutText closes the connection
 ENCODINGS_LIMIT = 1024
-FIRST_FRAME_SECONDS = 10.0
+FIRST_FRAME_SECONDS = 3.0  # how long ServerInit waits for the picture's size
+DEFAULT_SIZE = (1920, 1080)  # the size announced when no frame came by then
 
 
 class ProtocolError(Exception):
@@ -90,8 +91,11 @@ class VncConnection:
         """Until the client goes, breaks the protocol, or ``ended`` is set (its session ended)."""
         await self.link.read(1)  # ClientInit: the shared flag (every client shares here)
         async with self.capture.viewer():
-            frame = await asyncio.wait_for(self.capture.next_frame(0), FIRST_FRAME_SECONDS)
-            self.width, self.height = frame.width, frame.height
+            try:
+                frame = await asyncio.wait_for(self.capture.next_frame(0), FIRST_FRAME_SECONDS)
+                self.width, self.height = frame.width, frame.height
+            except TimeoutError:  # a capture still starting (or broken): the size follows with the first frame
+                self.width, self.height = DEFAULT_SIZE
             self.link.write([wire.server_init(self.width, self.height, self.name)])
             await self.link.drain()
             tasks = [

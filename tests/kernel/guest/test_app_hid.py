@@ -25,6 +25,7 @@ from kt_app import SRC, App
 from kt_usb import ABS_X, ABS_Y, BTN_LEFT, EV_ABS, EV_KEY, EV_REL, LED_CAPSL, REL_WHEEL, EvdevReader, UsbHost
 
 PORT = 8091
+VNC_PORT = 5991
 
 pytestmark = pytest.mark.skipif(
     not (SRC / "app" / "__main__.py").is_file() or not (SRC / "app" / "board" / "hid.py").is_file(),
@@ -172,7 +173,7 @@ def rig(start_app: Callable[..., App], hid_gadget: tuple[UsbHost, kt_usb.Gadget]
     try:
         # A paste at the host's full polling rate outruns evdev's 64-event client buffer whenever this
         # reader is starved for a moment (TCG on a loaded machine); 50 ms per character still tests order.
-        with start_app(PORT, "hid:\n  pasteDelayMs: 50\n") as app:
+        with start_app(PORT, f"hid:\n  pasteDelayMs: 50\nvnc:\n  enabled: true\n  port: {VNC_PORT}\n") as app:
             app.login()
             t1 = time.monotonic()
             from websockets.sync.client import connect
@@ -417,3 +418,59 @@ def test_paste_to_a_host_that_does_not_poll_returns_and_typing_recovers(rig: Rig
     keys, took = paste_and_read(rig, "ok\n")
     print(f"paste after rebind: {decode_keys(keys)!r} in {took:.2f} s")
     assert decode_keys(keys) == "ok\n"
+
+
+# --- VNC: a client's key events reach the USB host ------------------------------------------
+
+
+def test_vnc_keys_arrive_as_key_events(rig: Rig) -> None:
+    import socket
+    import ssl
+
+    rig.drain()
+    sock: Any = socket.create_connection(("127.0.0.1", VNC_PORT), timeout=30)
+
+    def recv(size: int) -> bytes:
+        out = b""
+        while len(out) < size:
+            chunk = sock.recv(size - len(out))
+            assert chunk, "the VNC server closed the connection"
+            out += chunk
+        return out
+
+    # RFB 3.8, VeNCrypt 0.2, X509Plain (written from RFC 6143 and the VeNCrypt extension).
+    assert recv(12) == b"RFB 003.008\n"
+    sock.sendall(b"RFB 003.008\n")
+    assert 19 in recv(recv(1)[0])
+    sock.sendall(bytes([19]))
+    assert recv(2) == b"\x00\x02"
+    sock.sendall(b"\x00\x02")
+    assert recv(1) == b"\x00"
+    count = recv(1)[0]
+    assert 262 in struct.unpack(f">{count}I", recv(4 * count))
+    sock.sendall(struct.pack(">I", 262))
+    assert recv(1) == b"\x01"
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # the certificate is checked by the API-level tests
+    sock = context.wrap_socket(sock, server_hostname="127.0.0.1")
+    sock.sendall(struct.pack(">II", 5, 5) + b"adminadmin")
+    assert recv(4) == b"\x00\x00\x00\x00", "VeNCrypt Plain login refused"
+    sock.sendall(b"\x01")  # ClientInit
+    recv(20)
+    recv(struct.unpack(">I", recv(4))[0])
+    try:
+        # QEMU extended key events (scancodes): Shift+a, then b; then keysym events: x.
+        for down, code in ((1, 0x2A), (1, 0x1E), (0, 0x1E), (0, 0x2A), (1, 0x30), (0, 0x30)):
+            sock.sendall(struct.pack(">BBHII", 255, 0, down, 0, code))
+            time.sleep(0.1)
+        for down in (1, 0):
+            sock.sendall(struct.pack(">BBxxI", 4, down, ord("x")))
+            time.sleep(0.1)
+        events = rig.kbd.read(10, until=lambda ev: len(kt_usb.key_events(ev)) >= 8, types=(EV_KEY,))
+    finally:
+        sock.close()
+    keys = kt_usb.key_events(events)
+    print(f"keyboard evdev from VNC: {keys}")
+    assert decode_keys(keys) == "Abx", keys
+    assert_all_released(keys)
