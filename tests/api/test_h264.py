@@ -5,7 +5,9 @@ resync, status on /api/ws, and the end of both streams when the session ends."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -144,6 +146,36 @@ def test_resync_sends_a_key_frame(shared: RunningApp, watcher: httpx.Client) -> 
     finally:
         viewer.close()
         screen(watcher, "gop", 30)
+
+
+def test_a_client_that_keeps_resyncing_does_not_make_every_frame_a_key_frame(
+    shared: RunningApp, watcher: httpx.Client
+) -> None:
+    """NanoKVM's page resyncs after every frame when the browser has no hardware decoder: the key
+    frames it asks for are granted about once a second, so another viewer's stream stays mostly
+    P frames."""
+    healthy, broken = direct(shared, watcher), direct(shared, watcher)
+    stop = threading.Event()
+
+    def resync_forever() -> None:
+        with contextlib.suppress(Exception):
+            while not stop.is_set():
+                broken.frame(timeout=5)
+                broken.socket.send(RESYNC)
+
+    thread = threading.Thread(target=resync_forever, daemon=True)
+    thread.start()
+    try:
+        healthy.frame()
+        frames = frames_for(healthy, 3.0)
+        keys = sum(frame.key for frame in frames)
+        assert len(frames) >= 20, len(frames)
+        assert keys <= 6, (keys, len(frames))  # about one a second
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        broken.close()
+        healthy.close()
 
 
 def test_unknown_messages_are_ignored_and_big_ones_close(shared: RunningApp, watcher: httpx.Client) -> None:

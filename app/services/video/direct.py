@@ -5,7 +5,8 @@ the little-endian uint64 timestamp in microseconds since the pipeline started, t
 access unit. A viewer starts at a key frame. Without flow control at most 8 frames / 2 MiB wait;
 with ``flow=N`` (1..8) at most N frames are queued or sent and not yet acknowledged (``[2, ts]``
 acknowledges every frame up to ts). Overflow drops the queue and waits for the next key frame (and
-asks the pipeline for one, rate-limited); ``[3]`` asks for a resync: drop, wait for a key frame.
+asks the pipeline for one, rate-limited); ``[3]`` asks for a resync: drop, wait for a key frame (also
+asked for, rate-limited).
 """
 
 from __future__ import annotations
@@ -111,4 +112,7 @@ class DirectQueue:
             self._drop()
             self._in_flight.clear()
             self.waiting_for_key = True
-            self._request_key(False)
+            # Rate-limited like an overflow: a client whose decoder keeps failing (NanoKVM's page asks
+            # for a hardware decoder, which a browser without one refuses) resyncs at every frame, and
+            # must not turn every viewer's stream into key frames only.
+            self._request_key(True)
