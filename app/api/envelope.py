@@ -21,7 +21,7 @@ from litestar.exceptions import (
 from litestar.status_codes import HTTP_405_METHOD_NOT_ALLOWED
 from litestar.types import ExceptionHandlersMap
 
-from app.errors import ApiError
+from app.errors import ApiError, DomainError
 from app.validation import InvalidInput, convert
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,8 @@ def ok(data: T = None) -> Envelope[T]:  # type: ignore[assignment]
 _JSON_MEDIA = "application/json; charset=utf-8"
 
 
-def _api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[Envelope[None]]:
+def _domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[Envelope[None]]:
+    """Every service refusal, in NanoKVM's terms: HTTP 200, the step's code and the message."""
     return Response(Envelope(exc.code, exc.msg, None), status_code=200, media_type=_JSON_MEDIA)
 
 
@@ -76,7 +77,7 @@ def _internal(request: Request[Any, Any, Any], exc: Exception) -> Response[Envel
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
-    ApiError: _api_error,
+    DomainError: _domain_error,
     NotAuthorizedException: _unauthorized,
     PermissionDeniedException: _forbidden,
     NotFoundException: _not_found,

@@ -14,7 +14,7 @@ from litestar import Controller
 
 from app.api.envelope import Envelope, ok, read_body
 from app.api.routing import Req, delete, get, post, services
-from app.errors import ApiError
+from app.errors import ApiError, DomainError
 from app.services.auth.accounts import Role
 from app.services.network.dns import Dns, DnsService
 from app.services.network.wifi import WifiService, valid_credentials
@@ -67,7 +67,7 @@ def _dns(request: Req) -> DnsService:
     return services(request).dns
 
 
-async def _refuse_slowly(request: Req, err: ApiError) -> None:
+async def _refuse_slowly(request: Req, err: DomainError) -> None:
     """NanoKVM pauses before refusing the AP page (2 s; 1 s for bad parameters): guessing is slow."""
     delay = services(request).config.security.login_failure_delay
     await asyncio.sleep(delay / 2 if err.code == -2 else delay)
@@ -110,7 +110,7 @@ class NetworkController(Controller):
                 body = _credentials(await read_body(request, WifiRequest), -2)
             except InvalidInput:
                 raise ApiError(-2, "invalid parameters") from None
-        except ApiError as err:
+        except DomainError as err:
             await _refuse_slowly(request, err)
             raise
         await asyncio.to_thread(wifi.connect_from_ap, body.ssid, body.password)
@@ -120,7 +120,7 @@ class NetworkController(Controller):
     async def wifi_verify(self, request: Req) -> Envelope[None]:
         try:
             _check_ap_key(request, _wifi(request))
-        except ApiError as err:
+        except DomainError as err:
             await _refuse_slowly(request, err)
             raise
         return ok()

@@ -12,7 +12,7 @@ import threading
 import time
 
 from app.board.atx import Atx
-from app.errors import ApiError
+from app.errors import Busy, Failed, InvalidArgument
 
 DEFAULT_PRESS_MS = 800
 
@@ -40,12 +40,12 @@ class PowerService:
 
     async def press(self, button: str, duration_ms: int) -> None:
         if button not in ("power", "reset"):
-            raise ApiError(-2, f"invalid power event: {button}")
+            raise InvalidArgument(f"invalid power event: {button}", code=-2)
         duration_ms = duration_ms or DEFAULT_PRESS_MS
         if not 0 < duration_ms <= self.max_press_ms:
-            raise ApiError(-1, f"invalid arguments: duration must be 1..{self.max_press_ms} ms")
+            raise InvalidArgument(f"invalid arguments: duration must be 1..{self.max_press_ms} ms")
         if not self._busy.acquire(blocking=False):
-            raise ApiError(-4, "busy: another button press is in progress")
+            raise Busy("busy: another button press is in progress", code=-4)
         try:
             work = asyncio.ensure_future(asyncio.to_thread(self._hold, button, duration_ms / 1000))
         except BaseException:
@@ -55,10 +55,10 @@ class PowerService:
             # Shielded: a client that disconnects cancels only its wait, never the press.
             await asyncio.shield(work)
         except OSError as err:
-            raise ApiError(-3, f"operation failed: {err}") from None
+            raise Failed(f"operation failed: {err}", code=-3) from None
 
     def leds(self) -> tuple[bool, bool]:
         try:
             return self.atx.power_led(), self.atx.hdd_led()
         except OSError as err:
-            raise ApiError(-2, f"failed to read power led: {err}") from None
+            raise Failed(f"failed to read power led: {err}", code=-2) from None

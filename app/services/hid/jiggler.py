@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from app.errors import ApiError
+from app.errors import Failed, InvalidArgument
 from app.paths import DeviceRoot, atomic_write, read_text
 from app.services.hid.service import HidService
 
@@ -30,13 +30,13 @@ class Jiggler:
 
     def set(self, enabled: bool, mode: str) -> None:
         if mode not in MODES:
-            raise ApiError(-1, "invalid arguments")
+            raise InvalidArgument("invalid arguments")
         if enabled:
             atomic_write(self._file, mode.encode())
         elif self._file.exists():
             self._file.unlink()
         else:
-            raise ApiError(-2, "operation failed")
+            raise Failed("operation failed", code=-2)
 
     async def run(self) -> None:
         while True:

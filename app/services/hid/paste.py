@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from app.errors import ApiError
+from app.errors import Busy, Failed, InvalidArgument
 from app.services.hid import reports
 from app.services.hid.keymap import LAYOUTS, Keymap
 from app.services.hid.service import HidService
@@ -33,18 +33,18 @@ class Paster:
 
     async def paste(self, content: str, langue: str) -> None:
         if len(content) > MAX_RUNES:
-            raise ApiError(-2, "content too long")
+            raise InvalidArgument("content too long", code=-2)
         layout = LAYOUTS.get(langue)
         if layout is None:
-            raise ApiError(-1, f"invalid arguments: unsupported layout {langue!r}")
+            raise InvalidArgument(f"invalid arguments: unsupported layout {langue!r}")
         keymap = Keymap.load(layout)
         if self._lock.locked():
-            raise ApiError(-3, "HID control is busy")
+            raise Busy("HID control is busy", code=-3)
         async with self._lock:
             # Shielded: a client that goes away must not leave a key half-typed.
             typed = await asyncio.shield(asyncio.to_thread(self._type, content.replace("\r\n", "\n"), keymap))
         if not typed:
-            raise ApiError(-3, "HID paste failed: the host is not reading the keyboard")
+            raise Failed("HID paste failed: the host is not reading the keyboard", code=-3)
 
     def _type(self, content: str, keymap: Keymap) -> bool:
         """Type ``content``; False (and stop at once) as soon as the host lets a report drop."""

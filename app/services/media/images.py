@@ -26,7 +26,7 @@ from app.board.gadget import (
     Gadget,
     GadgetError,
 )
-from app.errors import ApiError
+from app.errors import Conflict, Failed, InvalidArgument
 from app.paths import DeviceRoot
 
 DATA = "/data"
@@ -81,14 +81,14 @@ class ImageLibrary:
         data = self.root(DATA)
         real_data = Path(os.path.realpath(data))
         if not data.is_dir():
-            raise ApiError(-2, "get images failed")
+            raise Failed("get images failed", code=-2)
         found: list[str] = []
 
         def walk(directory: Path, prefix: str) -> None:
             try:
                 entries = sorted(os.scandir(directory), key=lambda e: e.name)
             except OSError:
-                raise ApiError(-2, "get images failed") from None
+                raise Failed("get images failed", code=-2) from None
             for entry in entries:
                 path = f"{prefix}/{entry.name}"
                 if entry.is_dir(follow_symlinks=False):
@@ -106,23 +106,23 @@ class ImageLibrary:
         """The LUN's backing file, ``""`` for none (the data partition) and in hid-only mode."""
         mode = self._read(f"{GADGET}/bcdDevice")
         if mode is None or mode.strip().lower() not in BCD_DEVICE.values():
-            raise ApiError(-2, "get HID mode failed")
+            raise Failed("get HID mode failed", code=-2)
         if mode.strip().lower() == BCD_DEVICE["hid-only"]:
             return ""
         content = self._read(f"{LUN}/file")
         if content is None:
-            raise ApiError(-2, "read failed")
+            raise Failed("read failed", code=-2)
         image = content.replace("\n", "")
         return "" if image == NO_IMAGE else image
 
     def cdrom(self) -> int:
         content = self._read(f"{LUN}/cdrom")
         if content is None:
-            raise ApiError(-1, "read failed")
+            raise Failed("read failed")
         try:
             return int(content.replace("\n", ""), 10)
         except ValueError:
-            raise ApiError(-2, "parse failed") from None
+            raise Failed("parse failed", code=-2) from None
 
     # --- mount -----------------------------------------------------------------------------
 
@@ -132,9 +132,9 @@ class ImageLibrary:
         if file:
             resolved = resolve_in_data(self.root, file)
             if resolved is None:
-                raise ApiError(-1, "invalid arguments")
+                raise InvalidArgument("invalid arguments")
             if not resolved.real.is_file():  # the kernel would refuse to open it
-                raise ApiError(-2, "mount image failed")
+                raise Failed("mount image failed", code=-2)
             target = resolved.device
         with self.lock:
             if not file or cdrom:
@@ -151,22 +151,22 @@ class ImageLibrary:
                     self.gadget.bind()
                     time.sleep(REBIND_PAUSE_SECONDS)
             except GadgetError:
-                raise ApiError(-2, "execute command failed") from None
+                raise Failed("execute command failed", code=-2) from None
 
     def delete(self, file: str) -> None:
         resolved = resolve_in_data(self.root, file)
         if resolved is None:
-            raise ApiError(-2, "invalid arguments")
+            raise InvalidArgument("invalid arguments", code=-2)
         with self.lock:
             current = self._read(f"{LUN}/file")
             if current is not None:
                 mounted = resolve_in_data(self.root, current.replace("\n", ""), ())
                 if mounted is not None and mounted.real == resolved.real:
-                    raise ApiError(-3, "remove file failed: the image is mounted")
+                    raise Conflict("remove file failed: the image is mounted", code=-3)
             try:
                 resolved.entry.unlink()
             except OSError:
-                raise ApiError(-3, "remove file failed") from None
+                raise Failed("remove file failed", code=-3) from None
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -185,4 +185,4 @@ class ImageLibrary:
             finally:
                 os.close(fd)
         except OSError:
-            raise ApiError(-2, message) from None
+            raise Failed(message, code=-2) from None

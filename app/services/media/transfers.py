@@ -29,7 +29,8 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import msgspec
 
-from app.errors import ApiError
+from app import validators
+from app.errors import Busy, Conflict, DomainError, Failed, InvalidArgument
 from app.paths import DeviceRoot
 from app.services.media import iso
 from app.services.media.multipart import Data, MultipartError, MultipartParser, Part, PartEnd, boundary_of
@@ -279,9 +280,9 @@ class Transfers:
             self.lock_file.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.lock_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
-            raise ApiError(-1, "download in progress") from None
+            raise Busy("download in progress") from None
         except OSError:
-            raise ApiError(-1, "failed to create lock file") from None
+            raise Failed("failed to create lock file") from None
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(label)
 
@@ -311,10 +312,10 @@ class Transfers:
     ) -> None:
         """Stream a multipart upload to /data/<filename>; disk work runs in worker threads."""
         if sha256sum is not None and not SHA256.match(sha256sum.strip()):
-            raise ApiError(-1, "invalid sha256sum")
+            raise InvalidArgument("invalid sha256sum")
         boundary = boundary_of(content_type)
         if boundary is None:
-            raise ApiError(-1, "invalid multipart data")
+            raise InvalidArgument("invalid multipart data")
         self._acquire("upload")
         self._cancel.clear()
         upload = _Upload(sha256sum.strip() if sha256sum else None)
@@ -322,21 +323,21 @@ class Transfers:
             self._begin("upload", "", content_length)
             await self._receive(MultipartParser(boundary), chunks, upload)
             if upload.writer is None or upload.target is None:
-                raise ApiError(-1, "no filename")
+                raise InvalidArgument("no filename")
             await upload.writer.finish()
             temp = upload.writer.temp
             if not iso.has_iso_magic(bytes(temp.head)):
-                raise ApiError(-1, "file is not a valid ISO image")
+                raise InvalidArgument("file is not a valid ISO image")
             if not temp.checksum_ok():
-                raise ApiError(-1, "checksum mismatch")
+                raise InvalidArgument("checksum mismatch")
             await asyncio.to_thread(self._commit, temp, upload.target)
             upload.writer = None
-        except ApiError:
+        except DomainError:
             raise
         except OSError as err:
-            raise ApiError(-1, f"write failed: {_disk_error(err)}") from None
+            raise Failed(f"write failed: {_disk_error(err)}") from None
         except Exception as err:  # the client went away, the body was cut short or too large
-            raise ApiError(-1, f"failed to read part: {err}") from None
+            raise Failed(f"failed to read part: {err}") from None
         finally:
             if upload.writer is not None:
                 upload.writer.abandon()
@@ -399,12 +400,12 @@ class Transfers:
         """Feed the body to the parser and the first ``file`` part's data to the writer, to the body's end."""
         async for chunk in chunks:
             if self._cancel.is_set():  # POST /api/download/image/cancel: a browser's abort may lag
-                raise ApiError(-1, "upload cancelled")
+                raise Failed("upload cancelled")
             self._progress(len(chunk))
             try:
                 events = parser.feed(chunk)
             except MultipartError:
-                raise ApiError(-1, "invalid multipart data") from None
+                raise InvalidArgument("invalid multipart data") from None
             for event in events:
                 if isinstance(event, Data):
                     if upload.state == "file" and upload.writer is not None:
@@ -418,7 +419,7 @@ class Transfers:
                 await upload.writer.send()
             if parser.done:
                 return
-        raise ApiError(-1, "failed to read part")
+        raise Failed("failed to read part")
 
     async def _open_upload(self, upload: _Upload, filename: str | None) -> None:
         upload.target = self._upload_target(filename)
@@ -430,11 +431,11 @@ class Transfers:
 
     def _upload_target(self, filename: str | None) -> Path:
         if not filename:
-            raise ApiError(-1, "no filename")
+            raise InvalidArgument("no filename")
         if ".." in filename or not NAME.match(filename):
-            raise ApiError(-1, "invalid filename")
+            raise InvalidArgument("invalid filename")
         if not filename.lower().endswith(".iso"):
-            raise ApiError(-1, "only .iso files allowed")
+            raise InvalidArgument("only .iso files allowed")
         return self.data / filename
 
     @staticmethod
@@ -442,17 +443,17 @@ class Transfers:
         try:
             temp.commit(target)
         except OSError as err:
-            raise ApiError(-1, f"write failed: {_disk_error(err)}") from None
+            raise Failed(f"write failed: {_disk_error(err)}") from None
 
     # --- download by URL -------------------------------------------------------------------
 
     def start_download(self, url: str, sha256sum: str, name: str = "") -> TransferStatus:
         """``name``: the image's name in /data (kvmd's ``image=``); "" = the URL's last path segment."""
         if not url:
-            raise ApiError(-1, "invalid arguments")
+            raise InvalidArgument("invalid arguments")
         sha = sha256sum.strip()
         if sha and not SHA256.match(sha):
-            raise ApiError(-1, "invalid sha256sum")
+            raise InvalidArgument("invalid sha256sum")
         target = self._download_target(url)
         if name:
             target = self._raw_target(name)
@@ -471,15 +472,10 @@ class Transfers:
         return TransferStatus("in_progress", url, "")
 
     def _download_target(self, url: str) -> Path:
-        try:
-            parts = urlsplit(url)
-        except ValueError:
-            raise ApiError(-1, "invalid url") from None
+        parts = validators.http_url(url, message="invalid url")
         name = unquote(parts.path.rsplit("/", 1)[-1])
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ApiError(-1, "invalid url")
         if not name or name in (".", "..") or not NAME.match(name):
-            raise ApiError(-1, "invalid url")
+            raise InvalidArgument("invalid url")
         return self.data / name
 
     def cancel(self) -> None:
@@ -491,7 +487,7 @@ class Transfers:
                 return
             running = self._kind == "download" and thread is not None and thread.is_alive()
         if not running or thread is None:
-            raise ApiError(-1, "no cancellable download in progress")
+            raise Conflict("no cancellable download in progress")
         self._cancel.set()
         connection = self._connection
         if connection is not None and connection.sock is not None:
@@ -499,7 +495,7 @@ class Transfers:
                 connection.sock.shutdown(socket.SHUT_RDWR)  # wakes a read blocked on a stalled server
         thread.join(CANCEL_WAIT_SECONDS)
         if thread.is_alive():
-            raise ApiError(-1, "cancel download timed out")
+            raise Failed("cancel download timed out")
 
     def _open(self, url: str) -> http.client.HTTPResponse:
         for _ in range(MAX_REDIRECTS + 1):

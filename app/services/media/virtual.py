@@ -7,7 +7,7 @@ from typing import Literal
 import msgspec
 
 from app.board.gadget import GadgetError
-from app.errors import ApiError
+from app.errors import Failed, InvalidArgument
 from app.services.media.images import ImageLibrary
 
 Device = Literal["network", "disk"]
@@ -34,7 +34,7 @@ class VirtualDevices:
     def toggle(self, device: str) -> bool:
         """Flip one device; answers whether it is now on."""
         if device not in FLAGS:
-            raise ApiError(-2, "invalid arguments")
+            raise InvalidArgument("invalid arguments", code=-2)
         flag = self.root(FLAGS[device])
         with self.images.lock:
             turn_on = not flag.exists()
@@ -49,5 +49,5 @@ class VirtualDevices:
                         flag.unlink(missing_ok=True)
                     self.gadget.start()
             except (OSError, GadgetError):
-                raise ApiError(-3, "operation failed") from None
+                raise Failed("operation failed", code=-3) from None
         return turn_on

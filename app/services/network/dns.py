@@ -16,7 +16,8 @@ from pathlib import Path
 
 import msgspec
 
-from app.errors import ApiError
+from app import validators
+from app.errors import Failed, InvalidArgument, Unavailable
 from app.paths import DeviceRoot, atomic_write, read_text
 
 MODE_FILE = "/etc/kvm/network/dns.mode"
@@ -78,14 +79,8 @@ class Resolv(msgspec.Struct):
 
 
 def canonical_server(entry: str) -> str:
-    """One DNS server address in canonical form; ValueError for anything else."""
-    text = entry.strip()
-    if len(text) > MAX_ENTRY or not text.isascii() or "%" in text:
-        raise ValueError("not an IP address")
-    address = ipaddress.ip_address(text)
-    if address.is_unspecified or address.is_multicast:
-        raise ValueError("not a DNS server address")
-    return str(address)
+    """One DNS server address in canonical form (``app.validators.dns_server``); ValueError otherwise."""
+    return validators.dns_server(entry)
 
 
 def _dedupe(items: Iterable[str]) -> list[str]:
@@ -215,30 +210,26 @@ class DnsService:
             try:
                 self._set_manual(servers)
             except OSError as err:
-                raise ApiError(-2, f"failed to write dns settings: {err.strerror or err}") from None
+                raise Failed(f"failed to write dns settings: {err.strerror or err}", code=-2) from None
         elif mode == "dhcp":
             self._set_dhcp()
         else:
-            raise ApiError(-1, "invalid dns mode")
+            raise InvalidArgument("invalid dns mode")
 
     @staticmethod
     def _valid(entries: list[str]) -> list[str]:
         if len(entries) > MAX_ENTRIES:
-            raise ApiError(-2, "too many dns servers")
+            raise InvalidArgument("too many dns servers", code=-2)
         servers: list[str] = []
         for entry in entries:
             if not entry.strip():
                 continue
-            try:
-                servers.append(canonical_server(entry))
-            except ValueError:
-                shown = entry if len(entry) <= MAX_ENTRY and entry.isprintable() else "(not an IP address)"
-                raise ApiError(-2, f"invalid dns server: {shown}") from None
+            servers.append(validators.dns_server(entry, code=-2))
         servers = _dedupe(servers)
         if not servers:
-            raise ApiError(-2, "dns servers are required")
+            raise InvalidArgument("dns servers are required", code=-2)
         if len(servers) > MAX_SERVERS:
-            raise ApiError(-2, "too many dns servers")
+            raise InvalidArgument("too many dns servers", code=-2)
         return servers
 
     def _set_manual(self, servers: list[str]) -> None:
@@ -257,7 +248,7 @@ class DnsService:
     def _set_dhcp(self) -> None:
         dhcp = self._dhcp()
         if not dhcp.servers:
-            raise ApiError(-3, "no dhcp dns is currently available")
+            raise Unavailable("no dhcp dns is currently available", code=-3)
         try:
             atomic_write(self.root(DHCP_RESOLV), render_resolv(dhcp.servers, dhcp.search))
             atomic_write(self.root(MODE_FILE), b"dhcp\n")
@@ -274,4 +265,4 @@ class DnsService:
             atomic_write(self.root(ETC_RESOLV), render_resolv(dhcp.servers, dhcp.search))
             atomic_write(self.root(HOOK), HOOK_SCRIPT.encode(), 0o755)
         except OSError as err:
-            raise ApiError(-3, f"failed to write dns settings: {err.strerror or err}") from None
+            raise Failed(f"failed to write dns settings: {err.strerror or err}", code=-3) from None

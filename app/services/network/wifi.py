@@ -12,12 +12,12 @@ from __future__ import annotations
 import contextlib
 import hmac
 import time
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from app import validators
 from app.board.system import CommandRunner
-from app.errors import ApiError
+from app.errors import Conflict, Failed, Forbidden
 from app.paths import DeviceRoot, atomic_write, read_text
 
 EXIST = "/etc/kvm/wifi_exist"
@@ -44,18 +44,8 @@ class Timing:
 
 
 def valid_credentials(ssid: str, password: str) -> None:
-    """SSID: 1-32 bytes, no control characters. Password: none (open network), a WPA passphrase
-    (8-63 printable ASCII characters) or a 64-digit hex key. Raises ValueError."""
-    if not ssid or len(ssid) > SSID_MAX_BYTES or len(ssid.encode("utf-8")) > SSID_MAX_BYTES:
-        raise ValueError("an SSID is 1-32 bytes")
-    if any(unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") for char in ssid):
-        raise ValueError("an SSID is one line without control characters")
-    if password == "":
-        return
-    if len(password) == 64 and all(char in "0123456789abcdefABCDEF" for char in password):
-        return
-    if not 8 <= len(password) <= 63 or any(not " " <= char <= "~" for char in password):
-        raise ValueError("a password is 8-63 printable ASCII characters (or 64 hex digits)")
+    """``app.validators.wifi_credentials``: raises InvalidArgument (a ValueError) with the reason."""
+    validators.wifi_credentials(ssid, password)
 
 
 class WifiService:
@@ -84,11 +74,11 @@ class WifiService:
     def check_ap_key(self, key: str | None) -> None:
         """AP mode and the AP password, as NanoKVM checks them (-1 then -4)."""
         if not self.supported() or not self.ap_mode():
-            raise ApiError(-1, "invalid mode")
+            raise Conflict("invalid mode")
         expected = read_text(self.root(AP_PASSWORD_FILE)).replace("\n", "")
         given = (key or "")[:AP_KEY_MAX]
         if not given or not expected or not hmac.compare_digest(given.encode(), expected.encode()):
-            raise ApiError(-4, "unauthorized")
+            raise Forbidden("unauthorized", code=-4)
 
     def _hand_over(self, ssid: str, password: str) -> None:
         """Leave the network for kvm_system to join; OSError if the files cannot be written."""
@@ -103,7 +93,7 @@ class WifiService:
         try:
             self._hand_over(ssid, password)
         except OSError:
-            raise ApiError(-3, "failed to connect wifi") from None
+            raise Failed("failed to connect wifi", code=-3) from None
         time.sleep(self.timing.ap_settle)
 
     def connect(self, ssid: str, password: str) -> None:
@@ -111,7 +101,7 @@ class WifiService:
         try:
             self._hand_over(ssid, password)
         except OSError:
-            raise ApiError(-2, "failed to connect wifi") from None
+            raise Failed("failed to connect wifi", code=-2) from None
         tries = self.timing.poll_tries
         if was_connected:
             tries = 3
@@ -120,7 +110,7 @@ class WifiService:
             time.sleep(self.timing.poll_interval)
             if self.connected() and read_text(self.root(SSID)):
                 return
-        raise ApiError(-3, "failed to get wifi status")
+        raise Failed("failed to get wifi status", code=-3)
 
     def disconnect(self) -> None:
         try:
@@ -128,7 +118,7 @@ class WifiService:
         except OSError:
             stopped = False
         if not stopped:
-            raise ApiError(-1, "failed to stop wifi")
+            raise Failed("failed to stop wifi")
         time.sleep(self.timing.disconnect_settle)
         for path in (SSID, PASSWORD_FILE):
             with contextlib.suppress(OSError):

@@ -12,9 +12,9 @@ import contextlib
 import re
 import socket
 import threading
-import unicodedata
 
-from app.errors import ApiError
+from app import validators
+from app.errors import Failed, NotFound
 from app.paths import DeviceRoot, atomic_write
 
 HISTORY = "/etc/kvm/cache/wol"
@@ -24,18 +24,8 @@ _HEX12 = re.compile(r"[0-9A-Fa-f]{12}")
 
 
 def normalise_mac(text: str) -> str:
-    """``aa-bb-cc-dd-ee-ff``, ``aabb.ccdd.eeff``, ``AABBCCDDEEFF``... -> ``AA:BB:CC:DD:EE:FF``.
-
-    As NanoKVM: the separators ``-``, ``:`` and ``.`` are dropped wherever they are; what is left must
-    be exactly 12 ASCII hex digits. Anything else (spaces, newlines, other letters) is refused.
-    """
-    if len(text) > MAC_INPUT_MAX:
-        raise ApiError(-2, "invalid MAC address")
-    digits = re.sub(r"[-:.]", "", text)
-    if not _HEX12.fullmatch(digits):
-        raise ApiError(-2, "invalid MAC address")
-    digits = digits.upper()
-    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+    """``AA:BB:CC:DD:EE:FF`` from any of NanoKVM's spellings (``app.validators.mac``); -2 otherwise."""
+    return validators.mac(text, code=-2)
 
 
 def magic_packet(mac: str) -> bytes:
@@ -44,24 +34,12 @@ def magic_packet(mac: str) -> bytes:
 
 
 def clean_name(name: str) -> str:
-    """A device name for the list: one line, whitespace runs collapsed, at most NAME_MAX characters."""
-    if len(name) > 4 * NAME_MAX or any(
-        unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") and char not in " \t" for char in name
-    ):
-        raise ApiError(-1, f"invalid arguments: a name is one line of at most {NAME_MAX} characters")
-    collapsed = " ".join(name.split())
-    if len(collapsed) > NAME_MAX:
-        raise ApiError(-1, f"invalid arguments: a name is one line of at most {NAME_MAX} characters")
-    return collapsed
+    """A device name for the list (``app.validators.one_line_name``)."""
+    return validators.one_line_name(name, limit=NAME_MAX)
 
 
 def parse_address(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
-    socket.inet_aton(host)  # OSError if not an IPv4 address
-    number = int(port)
-    if not 1 <= number <= 65535:
-        raise ValueError(f"{address}: not a port")
-    return host, number
+    return validators.wol_address(address)
 
 
 class WakeOnLan:
@@ -77,7 +55,7 @@ class WakeOnLan:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
                 sock.sendto(packet, self.address)
         except OSError as err:
-            raise ApiError(-3, f"send failed: {err.strerror or err}") from None
+            raise Failed(f"send failed: {err.strerror or err}", code=-3) from None
         self._remember(normalise_mac(mac))
 
     # --- the saved list --------------------------------------------------------------------
@@ -94,7 +72,7 @@ class WakeOnLan:
         try:
             atomic_write(self.path, "".join(f"{line}\n" for line in lines).encode())
         except OSError:
-            raise ApiError(-3, "write failed") from None
+            raise Failed("write failed", code=-3) from None
 
     @staticmethod
     def _mac_of(line: str) -> str:
@@ -107,7 +85,7 @@ class WakeOnLan:
             except OSError:
                 return  # the packet went out; an unreadable list is not the caller's failure
             if all(self._mac_of(line) != mac for line in lines):
-                with contextlib.suppress(ApiError):
+                with contextlib.suppress(Failed):
                     self._write([*lines, mac])
 
     def macs(self) -> list[str]:
@@ -116,7 +94,7 @@ class WakeOnLan:
         try:
             return self._read()
         except OSError:
-            raise ApiError(-2, "open file error") from None
+            raise Failed("open file error", code=-2) from None
 
     def delete(self, mac: str) -> None:
         mac = normalise_mac(mac)
@@ -124,7 +102,7 @@ class WakeOnLan:
             try:
                 lines = self._read()
             except OSError:
-                raise ApiError(-2, "read failed") from None
+                raise Failed("read failed", code=-2) from None
             kept = [line for line in lines if self._mac_of(line) != mac]
             if kept != lines:
                 self._write(kept)
@@ -136,8 +114,8 @@ class WakeOnLan:
             try:
                 lines = self._read()
             except OSError:
-                raise ApiError(-2, "read failed") from None
+                raise Failed("read failed", code=-2) from None
             if all(self._mac_of(line) != mac for line in lines):
-                raise ApiError(-3, "MAC address not found")
+                raise NotFound("MAC address not found", code=-3)
             entry = f"{mac} {name}" if name else mac
             self._write([entry if self._mac_of(line) == mac else line for line in lines])

@@ -16,7 +16,7 @@ from pathlib import Path
 import msgspec
 
 from app.board.system import CommandRunner
-from app.errors import ApiError
+from app.errors import Failed, InvalidArgument, NotFound
 from app.paths import DeviceRoot, atomic_write
 
 SCRIPTS = "/etc/kvm/scripts"
@@ -67,26 +67,26 @@ class Scripts:
         try:
             return Files(_walk(self.root(SCRIPTS), scripts_only=True))
         except OSError:
-            raise ApiError(-1, "get scripts failed") from None
+            raise Failed("get scripts failed") from None
 
     def upload(self, name: str, data: bytes) -> str:
         if not script_name(name):
-            raise ApiError(-2, "invalid arguments: a script name is a plain file name ending in .sh or .py")
+            raise InvalidArgument("invalid arguments: a script name is a plain file name ending in .sh or .py", code=-2)
         if len(data) > MAX_SCRIPT_BYTES:
-            raise ApiError(-2, f"invalid arguments: a script is at most {MAX_SCRIPT_BYTES // 1024} kB")
+            raise InvalidArgument(f"invalid arguments: a script is at most {MAX_SCRIPT_BYTES // 1024} kB", code=-2)
         try:
             atomic_write(self.root(f"{SCRIPTS}/{name}"), data, 0o744)  # NanoKVM adds the owner's exec bit
         except OSError:
-            raise ApiError(-2, "save failed") from None
+            raise Failed("save failed", code=-2) from None
         return name
 
     def run(self, name: str, kind: str) -> str:
         if not script_name(name):
-            raise ApiError(-1, "invalid arguments: a script name is a plain file name ending in .sh or .py")
+            raise InvalidArgument("invalid arguments: a script name is a plain file name ending in .sh or .py")
         if kind not in ("foreground", "background"):
-            raise ApiError(-1, "invalid arguments: type is foreground or background")
+            raise InvalidArgument("invalid arguments: type is foreground or background")
         if not self.root(f"{SCRIPTS}/{name}").is_file():
-            raise ApiError(-2, "run script failed: no such script")
+            raise NotFound("run script failed: no such script", code=-2)
         path = f"{SCRIPTS}/{name}"
         argv = ["python3", path] if name.lower().endswith(".py") else ["sh", path]
         try:
@@ -95,18 +95,18 @@ class Scripts:
                 return ""
             result = self.runner.run(argv, timeout=FOREGROUND_TIMEOUT)
         except OSError as err:
-            raise ApiError(-2, f"run script failed: {err.strerror or err}") from None
+            raise Failed(f"run script failed: {err.strerror or err}", code=-2) from None
         if not result.ok:
-            raise ApiError(-2, f"run script failed: exit status {result.returncode}")
+            raise Failed(f"run script failed: exit status {result.returncode}", code=-2)
         return result.output
 
     def delete(self, name: str) -> None:
         if not script_name(name):
-            raise ApiError(-1, "invalid arguments: a script name is a plain file name ending in .sh or .py")
+            raise InvalidArgument("invalid arguments: a script name is a plain file name ending in .sh or .py")
         try:
             self.root(f"{SCRIPTS}/{name}").unlink()
         except OSError:
-            raise ApiError(-3, "delete failed") from None
+            raise Failed("delete failed", code=-3) from None
 
     # --- autostart -------------------------------------------------------------------------
 
@@ -114,32 +114,32 @@ class Scripts:
         try:
             return Files(_walk(self.root(AUTOSTART)))
         except OSError:
-            raise ApiError(-1, "get autostart directory fail") from None
+            raise Failed("get autostart directory fail") from None
 
     def read_autostart(self, name: str) -> str:
         if not plain_name(name):
-            raise ApiError(-1, "read file fail: invalid name")
+            raise InvalidArgument("read file fail: invalid name")
         try:
             return self.root(f"{AUTOSTART}/{name}").read_bytes().decode("utf-8", "replace")
         except OSError:
-            raise ApiError(-1, "read file fail") from None
+            raise Failed("read file fail") from None
 
     def write_autostart(self, name: str, content: str) -> str:
         if not plain_name(name):
-            raise ApiError(-1, "invalid arguments: a name is a plain file name")
+            raise InvalidArgument("invalid arguments: a name is a plain file name")
         data = content.encode("utf-8")
         if len(data) > MAX_AUTOSTART_BYTES:
-            raise ApiError(-1, f"invalid arguments: at most {MAX_AUTOSTART_BYTES // 1024} kB")
+            raise InvalidArgument(f"invalid arguments: at most {MAX_AUTOSTART_BYTES // 1024} kB")
         try:
             atomic_write(self.root(f"{AUTOSTART}/{name}"), data, 0o755)
         except OSError:
-            raise ApiError(-1, "create file fail") from None
+            raise Failed("create file fail") from None
         return name
 
     def delete_autostart(self, name: str) -> None:
         if not plain_name(name):
-            raise ApiError(-3, "remove file fail: invalid name")
+            raise InvalidArgument("remove file fail: invalid name", code=-3)
         try:
             self.root(f"{AUTOSTART}/{name}").unlink()
         except OSError:
-            raise ApiError(-3, "remove file fail") from None
+            raise Failed("remove file fail", code=-3) from None

@@ -19,7 +19,7 @@ import threading
 import msgspec
 
 from app.board.system import CommandRunner
-from app.errors import ApiError
+from app.errors import Failed, InvalidArgument
 from app.paths import DeviceRoot, atomic_write, read_text
 
 SWAPFILE = "/swapfile"
@@ -57,20 +57,20 @@ class Swap:
 
     def set_size(self, size: int) -> None:
         if not 0 <= size <= MAX_SWAP_MB:
-            raise ApiError(-1, f"invalid arguments: size is 0 (off) to {MAX_SWAP_MB} MB")
+            raise InvalidArgument(f"invalid arguments: size is 0 (off) to {MAX_SWAP_MB} MB")
         with self._lock:
             if size == self.size():
                 return
             if size == 0:
                 if not self._disable():
-                    raise ApiError(-2, "disable swap failed")
+                    raise Failed("disable swap failed", code=-2)
                 if not self._inittab(False):
-                    raise ApiError(-3, "disable inittab failed")
+                    raise Failed("disable inittab failed", code=-3)
                 return
             if not self._enable(size):
-                raise ApiError(-4, "enable swap failed")
+                raise Failed("enable swap failed", code=-4)
             if not self._inittab(True):
-                raise ApiError(-5, "enable inittab failed")
+                raise Failed("enable inittab failed", code=-5)
 
     def _run(self, *argv: str) -> bool:
         try:
@@ -133,17 +133,17 @@ class Swap:
             return MemoryLimit(False, 0)
         text = read_text(path)
         if not text.isdigit():
-            raise ApiError(-1, "failed to get memory limit")
+            raise Failed("failed to get memory limit")
         return MemoryLimit(True, int(text))
 
     def set_memory_limit(self, limit: MemoryLimit) -> None:
         path = self.root(MEMORY_LIMIT_FILE)
         if limit.enabled and not 1 <= limit.limit <= MAX_MEMORY_LIMIT_MB:
-            raise ApiError(-1, f"invalid arguments: limit is 1 to {MAX_MEMORY_LIMIT_MB} MB")
+            raise InvalidArgument(f"invalid arguments: limit is 1 to {MAX_MEMORY_LIMIT_MB} MB")
         try:
             if limit.enabled:
                 atomic_write(path, f"{limit.limit}".encode())
             else:
                 path.unlink(missing_ok=True)
         except OSError:
-            raise ApiError(-2, "failed to set memory limit") from None
+            raise Failed("failed to set memory limit", code=-2) from None

@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 
 from app.board.system import CommandRunner
-from app.errors import ApiError
+from app.errors import Failed
 
 STATES = {
     "NoState": "notRunning",
@@ -40,7 +40,7 @@ def status(runner: CommandRunner) -> TailscaleStatus:
         return TailscaleStatus("notRunning")
     state = STATES.get(str(doc.get("BackendState")))
     if state is None:
-        raise ApiError(-1, "unknown state")
+        raise Failed("unknown state")
     me = doc.get("Self") or {}
     ips = me.get("TailscaleIPs") or [""]
     user = (doc.get("User") or {}).get(str(me.get("UserID")), {})

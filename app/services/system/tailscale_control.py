@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 
 from app.board.system import CommandRunner, Result
-from app.errors import ApiError
+from app.errors import Failed
 from app.paths import DeviceRoot, atomic_write
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ class TailscaleControl:
             self.installer(self.root)
         except Exception:
             log.warning("Tailscale install failed", exc_info=True)
-            raise ApiError(-1, "install failed") from None
+            raise Failed("install failed") from None
         self._service("start")
 
     def uninstall(self) -> None:
@@ -104,12 +104,12 @@ class TailscaleControl:
 
     def start(self) -> None:
         if not self._service("start"):
-            raise ApiError(-1, "start failed")
+            raise Failed("start failed")
         self._set_memory_limit()
 
     def restart(self) -> None:
         if not self._service("restart"):
-            raise ApiError(-1, "restart failed")
+            raise Failed("restart failed")
 
     def stop_quietly(self) -> bool:
         if not self._ok(SCRIPT, "stop"):
@@ -121,20 +121,20 @@ class TailscaleControl:
 
     def stop(self) -> None:
         if not self.stop_quietly():
-            raise ApiError(-1, "stop failed")
+            raise Failed("stop failed")
         self._drop_memory_limit()
 
     def up(self) -> None:
         if not self._ok("tailscale", "up", "--accept-dns=false"):
-            raise ApiError(-1, "tailscale up failed")
+            raise Failed("tailscale up failed")
 
     def down(self) -> None:
         if not self._ok("tailscale", "down"):
-            raise ApiError(-1, "tailscale down failed")
+            raise Failed("tailscale down failed")
 
     def logout(self) -> None:
         if not self._ok("tailscale", "logout"):
-            raise ApiError(-1, "logout failed")
+            raise Failed("logout failed")
 
     def _backend_state(self) -> str | None:
         result = self._run("tailscale", "status", "--json", timeout=10)
@@ -152,7 +152,7 @@ class TailscaleControl:
             self._service("start")
             state = self._backend_state()
         if state is None:
-            raise ApiError(-1, "unknown status")
+            raise Failed("unknown status")
         if state == "Running":
             return Login("")
         # The CLI prints the URL, then waits for the browser; the runner stops it after LOGIN_WAIT and
@@ -160,7 +160,7 @@ class TailscaleControl:
         result = self._run("tailscale", "login", "--accept-dns=false", "--timeout=10m", timeout=LOGIN_WAIT)
         found = _URL.search(result.output) if result is not None else None
         if found is None:
-            raise ApiError(-2, "login failed")
+            raise Failed("login failed", code=-2)
         self._set_memory_limit()
         return Login(found.group(0))
 

@@ -30,7 +30,7 @@ from Crypto.Hash import SHA256
 from Crypto.PublicKey import ECC
 from Crypto.Signature import DSS
 
-from app.errors import ApiError
+from app.errors import Failed
 from app.paths import DeviceRoot, atomic_write, read_text
 from app.services.system.settings import HOSTNAME_RE
 
@@ -202,7 +202,7 @@ class Tls:
             mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
             atomic_write(path, edit_server_yaml(text, "https" if enabled else "http", cert).encode(), mode)
         except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError) as err:
-            raise ApiError(-2, f"failed to {'enable' if enabled else 'disable'} TLS: {err}") from None
+            raise Failed(f"failed to {'enable' if enabled else 'disable'} TLS: {err}", code=-2) from None
 
     def device_certificate(self) -> tuple[str, str]:
         """The device's certificate and key paths, made now if missing (the VNC server's TLS)."""

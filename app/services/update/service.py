@@ -29,7 +29,8 @@ from typing import IO
 
 import msgspec
 
-from app.errors import ApiError
+from app import validators
+from app.errors import Busy, Failed, InvalidArgument
 from app.paths import DeviceRoot, atomic_write, read_text
 from app.services.update import bundle, signing
 
@@ -72,21 +73,8 @@ class Manifest(msgspec.Struct):
 
 
 def valid_server_url(url: str) -> str:
-    """http(s), no query or fragment, at most 2048 characters, no trailing ``/``, not ``.../latest.json``."""
-    url = url.strip()
-    if len(url) > URL_MAX:
-        raise ValueError(f"the URL is longer than {URL_MAX} characters")
-    if any(ord(char) < 0x21 or ord(char) == 0x7F for char in url):
-        raise ValueError("the URL has spaces or control characters")
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("the URL must be http:// or https:// with a host")
-    if parts.query or parts.fragment or "?" in url or "#" in url:
-        raise ValueError("the URL must not have a query or a fragment")
-    url = url.rstrip("/")
-    if url.endswith("/latest.json"):
-        raise ValueError("the URL is the server's base, without /latest.json")
-    return url
+    """An update server's base URL (``app.validators.update_server_url``); InvalidArgument (a ValueError)."""
+    return validators.update_server_url(url, code=-2)
 
 
 def _open(url: str, timeout: float) -> IO[bytes]:
@@ -147,12 +135,12 @@ class UpdateService:
             try:
                 atomic_write(path, b"1")
             except OSError:
-                raise ApiError(-2, "failed to enable preview updates") from None
+                raise Failed("failed to enable preview updates", code=-2) from None
             return
         try:
             path.unlink(missing_ok=True)
         except OSError:
-            raise ApiError(-3, "failed to disable preview updates") from None
+            raise Failed("failed to disable preview updates", code=-3) from None
 
     def server(self) -> UpdateServer:
         try:
@@ -162,17 +150,14 @@ class UpdateService:
             return UpdateServer(False, self.default_url)
 
     def set_server(self, enabled: bool, url: str) -> UpdateServer:
-        try:
-            clean = valid_server_url(url) if url.strip() else ""
-        except ValueError as err:
-            raise ApiError(-2, str(err)) from None
+        clean = valid_server_url(url) if url.strip() else ""  # InvalidArgument -2 with the reason
         if enabled and not clean:
-            raise ApiError(-2, "an enabled update server needs a URL")
+            raise InvalidArgument("an enabled update server needs a URL", code=-2)
         settings = UpdateServer(enabled, clean)
         try:
             atomic_write(self.root(SERVER_FILE), msgspec.json.encode(settings), 0o600)  # may hold credentials
         except OSError:
-            raise ApiError(-3, "failed to save the update server") from None
+            raise Failed("failed to save the update server", code=-3) from None
         return settings
 
     def base_url(self) -> str:
@@ -203,7 +188,7 @@ class UpdateService:
             _, manifest = self.manifest()
         except (OSError, ValueError, msgspec.DecodeError, msgspec.ValidationError, bundle.BundleError) as err:
             log.info("latest version unknown: %s", err)
-            raise ApiError(-1, "failed to query latest version") from None
+            raise Failed("failed to query latest version") from None
         return Version(self.current(), manifest.version)
 
     # --- installing ------------------------------------------------------------------------
@@ -216,23 +201,23 @@ class UpdateService:
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:
         if not self._busy.acquire(blocking=False):
-            raise ApiError(-1, "update already in progress")
+            raise Busy("update already in progress")
         try:
             yield None
         finally:
             self._busy.release()
 
     def install(self, package: Path, name: str, signature: bytes | None) -> None:
-        """Verify the signature, then unpack and swap. Raises ApiError -1 ``update failed: <why>``."""
+        """Verify the signature, then unpack and swap. Raises Failed (-1) ``update failed: <why>``."""
         try:
             version = bundle.version_of(name)
             signing.verify_file(package, signature, signing.load_keys(self.keys_dir))
             bundle.install(package, version, self.root(APP_DIR), self.root(OLD_DIR))
         except (signing.SignatureError, bundle.BundleError) as err:
-            raise ApiError(-1, f"update failed: {err}") from None
+            raise Failed(f"update failed: {err}") from None
         except OSError as err:
             log.exception("update failed")
-            raise ApiError(-1, f"update failed: {err.strerror or err}") from None
+            raise Failed(f"update failed: {err.strerror or err}") from None
         log.warning("application updated to %s; restarting", version)
         threading.Timer(RESTART_DELAY, self.restart).start()
 
@@ -247,7 +232,7 @@ class UpdateService:
                     self._download(f"{base}/{manifest.name}", package, bundle.PACKED_MAX, manifest.sha512)
                     signature = self._fetch_signature(f"{base}/{manifest.name}.sig")
                 except (OSError, ValueError, msgspec.DecodeError, msgspec.ValidationError, bundle.BundleError) as err:
-                    raise ApiError(-1, f"update failed: {err}") from None
+                    raise Failed(f"update failed: {err}") from None
                 self.install(package, manifest.name, signature)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
@@ -289,7 +274,7 @@ class UpdateService:
         try:
             fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
-            raise ApiError(-1, "another transfer is in progress") from None
+            raise Busy("another transfer is in progress") from None
         os.close(fd)
         try:
             yield None

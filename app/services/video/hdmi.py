@@ -6,7 +6,7 @@ import asyncio
 
 import msgspec
 
-from app.errors import ApiError
+from app.errors import InvalidArgument
 from app.paths import DeviceRoot, atomic_write, read_text
 from app.services.video.capture import Capture
 
@@ -50,6 +50,6 @@ class Hdmi:
 
     def set_idle_timeout(self, minutes: int) -> None:
         if not 0 <= minutes <= MAX_IDLE_MINUTES:
-            raise ApiError(-1, "invalid arguments")
+            raise InvalidArgument("invalid arguments")
         atomic_write(self._timeout_file, f"{minutes}".encode())
         self.capture.idle_timeout_minutes = minutes
