@@ -9,6 +9,7 @@ from pathlib import Path
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 
+from app import loopguard
 from app.api.access import authorize, check_routes
 from app.api.application import ApplicationController
 from app.api.auth import AuthController
@@ -35,6 +36,7 @@ from app.api.vm import VmController
 from app.api.vnc import VncController, vnc_socket
 from app.api.ws import input_channel
 from app.config import Config
+from app.loopguard import LoopGuard
 from app.runtime import build_services
 
 # JSON bodies are small; uploads (a later feature) set their own limit per route.
@@ -47,7 +49,14 @@ def create_app(config: Config, root: Path, frontend: Path = FRONTEND_DIST, confi
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with services.running():
-            yield
+            guard = LoopGuard() if loopguard.enabled() else None  # KVM_LOOP_GUARD=1: report blocking calls
+            if guard is not None:
+                guard.install()
+            try:
+                yield
+            finally:
+                if guard is not None:
+                    guard.uninstall()
 
     handlers: list[object] = [
         AuthController,

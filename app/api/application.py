@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import re
 import shutil
 from pathlib import Path
+from typing import BinaryIO
 
 import msgspec
 from litestar import Controller
@@ -37,8 +39,14 @@ def _updates(request: Req) -> UpdateService:
     return services(request).updates
 
 
+WRITE_BATCH = 1 << 20  # the bundle's bytes gathered on the loop, then hashed and written in a thread
+
+
 class _Upload:
-    """Where the offline upload's parts go: the bundle to a file (size-limited), the signature to memory."""
+    """Where the offline upload's parts go: the bundle to a file (size-limited), the signature to memory.
+
+    The bundle's bytes are gathered as they arrive and hashed and written in a worker thread, one
+    batch in flight while the next is gathered: up to 1 GiB never touches the disk from the loop."""
 
     def __init__(self, work: Path) -> None:
         self.work = work
@@ -47,6 +55,10 @@ class _Upload:
         self.signature: bytes | None = None
         self.size = 0
         self.sha256 = hashlib.sha256()
+        self._out: BinaryIO | None = None
+        self._batch: list[bytes] = []
+        self._batched = 0
+        self._flight: asyncio.Future[None] | None = None
 
     def open_part(self, part: Part) -> Sink:
         if part.name == "file":
@@ -57,17 +69,14 @@ class _Upload:
                 raise MultipartError("the file must be named nanokvm_X.Y.Z.tar.gz")
             self.name = name
             self.path = self.work / name
-            out = self.path.open("wb")
 
             def write(data: bytes) -> None:
                 self.size += len(data)
                 if self.size > PACKED_MAX:
-                    out.close()
                     raise MultipartError("the bundle is larger than 1 GiB")
-                self.sha256.update(data)
-                out.write(data)
+                self._batch.append(data)
+                self._batched += len(data)
 
-            self._out = out
             return write
         if part.name == "signature":
             self.signature = b""
@@ -81,10 +90,37 @@ class _Upload:
             return keep
         return lambda data: None  # other fields are ignored, as gin does
 
-    def close(self) -> None:
-        out = getattr(self, "_out", None)
-        if out is not None:
-            out.close()
+    def _write(self, batch: list[bytes]) -> None:
+        """In a worker thread: hash and write one batch (the file is opened by the first)."""
+        if self._out is None:
+            assert self.path is not None
+            self._out = self.path.open("wb")
+        for data in batch:
+            self.sha256.update(data)
+            self._out.write(data)
+
+    async def flush(self, final: bool = False) -> None:
+        """Start writing the gathered batch once it is large (or the body has ended), after the one in
+        flight; at the end, wait until everything is written. A write's error is raised here."""
+        if self._batched < WRITE_BATCH and not final:
+            return
+        flight, self._flight = self._flight, None
+        if flight is not None:
+            await flight
+        if self._batch:
+            batch, self._batch, self._batched = self._batch, [], 0
+            self._flight = asyncio.get_running_loop().run_in_executor(None, self._write, batch)
+        if final and self._flight is not None:
+            flight, self._flight = self._flight, None
+            await flight
+
+    async def close(self) -> None:
+        if self._flight is not None:  # after a failure: let the write in flight end, its error is not news
+            with contextlib.suppress(Exception):
+                await self._flight
+            self._flight = None
+        if self._out is not None:
+            await asyncio.to_thread(self._out.close)
 
 
 class ApplicationController(Controller):
@@ -100,7 +136,8 @@ class ApplicationController(Controller):
 
     @post("/preview", role=Role.ADMIN, body=PreviewRequest)
     async def set_preview(self, request: Req) -> Envelope[None]:
-        _updates(request).set_preview((await parse_body(request, PreviewRequest)).enable)
+        enable = (await parse_body(request, PreviewRequest)).enable
+        await asyncio.to_thread(_updates(request).set_preview, enable)
         return ok()
 
     @get("/update-server", role=Role.ADMIN)
@@ -110,7 +147,7 @@ class ApplicationController(Controller):
     @post("/update-server", role=Role.ADMIN, body=UpdateServerRequest)
     async def set_update_server(self, request: Req) -> Envelope[UpdateServer]:
         body = await parse_body(request, UpdateServerRequest)
-        return ok(_updates(request).set_server(body.enabled, body.url))
+        return ok(await asyncio.to_thread(_updates(request).set_server, body.enabled, body.url))
 
     @post("/update", role=Role.ADMIN)
     async def update(self, request: Req) -> Envelope[None]:
@@ -134,11 +171,12 @@ class ApplicationController(Controller):
             upload = _Upload(work)
             try:
                 try:
-                    await read_multipart(request.stream(), boundary, upload.open_part)
+                    await read_multipart(request.stream(), boundary, upload.open_part, upload.flush)
+                    await upload.flush(final=True)
                 except MultipartError as err:
                     raise ApiError(-1, str(err)) from None
                 finally:
-                    upload.close()
+                    await upload.close()
                 if upload.path is None or upload.name is None:
                     raise ApiError(-1, "no file uploaded")
                 if checksum and not hmac.compare_digest(checksum, upload.sha256.hexdigest()):

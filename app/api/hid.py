@@ -72,12 +72,14 @@ class HidController(Controller):
 
     @post("/shortcut", role=Role.ADMIN, body=ShortcutRequest)
     async def add_shortcut(self, request: Req) -> Envelope[None]:
-        services(request).shortcuts.add((await parse_body(request, ShortcutRequest)).keys)
+        keys = (await parse_body(request, ShortcutRequest)).keys
+        await asyncio.to_thread(services(request).shortcuts.add, keys)
         return ok()
 
     @delete("/shortcut", role=Role.ADMIN, body=ShortcutId)
     async def delete_shortcut(self, request: Req) -> Envelope[None]:
-        services(request).shortcuts.delete((await parse_body(request, ShortcutId)).id)
+        shortcut_id = (await parse_body(request, ShortcutId)).id
+        await asyncio.to_thread(services(request).shortcuts.delete, shortcut_id)
         return ok()
 
     @get("/shortcut/leader-key", role=Role.VIEWER)
@@ -86,7 +88,8 @@ class HidController(Controller):
 
     @post("/shortcut/leader-key", role=Role.ADMIN, body=LeaderKey)
     async def set_leader_key(self, request: Req) -> Envelope[None]:
-        services(request).shortcuts.set_leader_key((await parse_body(request, LeaderKey)).key)
+        key = (await parse_body(request, LeaderKey)).key
+        await asyncio.to_thread(services(request).shortcuts.set_leader_key, key)
         return ok()
 
     @get("/mode", role=Role.VIEWER)

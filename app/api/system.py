@@ -37,7 +37,8 @@ class SystemController(Controller):
 
     @post("/hostname", role=Role.ADMIN, body=Hostname)
     async def set_hostname(self, request: Req) -> Envelope[None]:
-        services(request).settings.set_hostname((await parse_body(request, Hostname)).hostname)
+        hostname = (await parse_body(request, Hostname)).hostname
+        await asyncio.to_thread(services(request).settings.set_hostname, hostname)
         return ok()
 
     @get("/web-title", role=Role.VIEWER)
@@ -46,7 +47,8 @@ class SystemController(Controller):
 
     @post("/web-title", role=Role.ADMIN, body=Title)
     async def set_web_title(self, request: Req) -> Envelope[None]:
-        services(request).settings.set_web_title((await parse_body(request, Title)).title)
+        title = (await parse_body(request, Title)).title
+        await asyncio.to_thread(services(request).settings.set_web_title, title)
         return ok()
 
     @get("/ssh", role=Role.ADMIN)
@@ -83,7 +85,8 @@ class SystemController(Controller):
 
     @post("/oled", role=Role.ADMIN, body=OledSleep)
     async def set_oled(self, request: Req) -> Envelope[None]:
-        services(request).settings.set_oled_sleep((await parse_body(request, OledSleep)).sleep)
+        sleep = (await parse_body(request, OledSleep)).sleep
+        await asyncio.to_thread(services(request).settings.set_oled_sleep, sleep)
         return ok()
 
     @post("/system/reboot", role=Role.ADMIN)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from pathlib import Path
 
 import msgspec
 
-from app.errors import ApiError
+from app.errors import Failed, InvalidArgument, NotFound
 from app.paths import DeviceRoot, atomic_write, read_text
 
 
@@ -33,6 +34,8 @@ class ShortcutStore:
     def __init__(self, root: DeviceRoot) -> None:
         self._file = root("/etc/kvm/shortcuts.json")
         self._leader: Path = root("/etc/kvm/leader-key")
+        # Changes run in worker threads (the writes fsync): one read-modify-write at a time.
+        self._writing = threading.Lock()
 
     def all(self) -> Shortcuts:
         try:
@@ -44,25 +47,33 @@ class ShortcutStore:
         try:
             return msgspec.json.decode(data, type=Shortcuts)
         except msgspec.DecodeError:
-            raise ApiError(-1, "failed to read shortcuts") from None
+            raise Failed("failed to read shortcuts") from None
 
     def _save(self, shortcuts: Shortcuts) -> None:
         atomic_write(self._file, msgspec.json.encode(shortcuts))
 
     def add(self, keys: list[Key]) -> None:
         if not keys or len(keys) > MAX_KEYS or any(not k.code or len(k.code) > 32 or len(k.label) > 32 for k in keys):
-            raise ApiError(-1, "invalid arguments")
+            raise InvalidArgument("invalid arguments")
+        with self._writing:
+            self._add(keys)
+
+    def _add(self, keys: list[Key]) -> None:
         current = self.all()
         if len(current.shortcuts) >= MAX_SHORTCUTS:
-            raise ApiError(-2, "too many shortcuts")
+            raise InvalidArgument("too many shortcuts", code=-2)
         current.shortcuts.append(Shortcut(str(uuid.uuid4()), keys))
         self._save(current)
 
     def delete(self, shortcut_id: str) -> None:
+        with self._writing:
+            self._delete(shortcut_id)
+
+    def _delete(self, shortcut_id: str) -> None:
         current = self.all()
         kept = [s for s in current.shortcuts if s.id != shortcut_id]
         if len(kept) == len(current.shortcuts):
-            raise ApiError(-2, "shortcut not found")
+            raise NotFound("shortcut not found", code=-2)
         self._save(Shortcuts(kept))
 
     def leader_key(self) -> str:
@@ -70,7 +81,7 @@ class ShortcutStore:
 
     def set_leader_key(self, key: str) -> None:
         if len(key) > 32 or any(not (c.isalnum() or c in "_-") for c in key):
-            raise ApiError(-1, "invalid arguments")
+            raise InvalidArgument("invalid arguments")
         if key:
             atomic_write(self._leader, key.encode())
         else:

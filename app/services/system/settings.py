@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import re
+import threading
 
 import msgspec
 
+from app import validators
 from app.board.system import CommandRunner
-from app.errors import ApiError
+from app.errors import Failed, InvalidArgument
 from app.paths import DeviceRoot, atomic_write, read_text
 
-HOSTNAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
-TITLE_MAX = 64
+HOSTNAME_RE = validators.net.HOSTNAME_RE
 DEFAULT_TITLE = "NanoKVM"
 MAX_OLED_SLEEP = 86_400
 
@@ -36,6 +37,8 @@ class DeviceSettings:
     def __init__(self, root: DeviceRoot, runner: CommandRunner) -> None:
         self.root = root
         self.runner = runner
+        # The setters run in worker threads (they fsync): one at a time, as /etc/hosts is read and rewritten.
+        self._writing = threading.Lock()
 
     def _command(self, *argv: str) -> bool:
         try:
@@ -48,14 +51,15 @@ class DeviceSettings:
     def hostname(self) -> str:
         path = self.root("/etc/hostname")
         if not path.exists():
-            raise ApiError(-1, "read hostname failed")
+            raise Failed("read hostname failed")
         return read_text(path).replace("\n", "")
 
     def set_hostname(self, name: str) -> None:
-        if not HOSTNAME_RE.fullmatch(name):
-            raise ApiError(
-                -1, "invalid arguments: a hostname is 1-63 letters, digits or '-', not starting or ending with '-'"
-            )
+        name = validators.hostname(name)
+        with self._writing:
+            self._set_hostname(name)
+
+    def _set_hostname(self, name: str) -> None:
         old = read_text(self.root("/etc/hostname"))
         hosts = self.root("/etc/hosts")
         try:
@@ -66,31 +70,30 @@ class DeviceSettings:
             atomic_write(self.root("/boot/hostname"), f"{name}\n".encode())
             atomic_write(self.root("/etc/hostname"), f"{name}\n".encode())
         except OSError:
-            raise ApiError(-2, "write hostname failed") from None
+            raise Failed("write hostname failed", code=-2) from None
         if not self._command("hostname", "-F", "/etc/hostname"):
-            raise ApiError(-3, "set hostname failed")
+            raise Failed("set hostname failed", code=-3)
 
     # --- web title -------------------------------------------------------------------------
 
     def web_title(self) -> str:
         path = self.root("/etc/kvm/web-title")
         if not path.exists():
-            raise ApiError(-1, "read web title failed")  # NanoKVM's quirk: unset is an error
+            raise Failed("read web title failed")  # NanoKVM's quirk: unset is an error
         return read_text(path)
 
     def set_web_title(self, title: str) -> None:
-        if len(title) > TITLE_MAX or any(not char.isprintable() for char in title):
-            raise ApiError(-1, f"invalid arguments: a title is at most {TITLE_MAX} printable characters")
+        title = validators.web_title(title)
         path = self.root("/etc/kvm/web-title")
         if title in ("", DEFAULT_TITLE):
             if not path.exists():
-                raise ApiError(-2, "reset failed")  # NanoKVM's quirk: resetting an unset title fails
+                raise Failed("reset failed", code=-2)  # NanoKVM's quirk: resetting an unset title fails
             path.unlink()
             return
         try:
             atomic_write(path, title.encode())
         except OSError:
-            raise ApiError(-3, "write failed") from None
+            raise Failed("write failed", code=-3) from None
 
     # --- services --------------------------------------------------------------------------
 
@@ -99,30 +102,30 @@ class DeviceSettings:
 
     def set_ssh(self, enabled: bool) -> None:
         if not self._command("/etc/init.d/S50sshd", "permanent_on" if enabled else "permanent_off"):
-            raise ApiError(-1, "operation failed")
+            raise Failed("operation failed")
 
     def mdns(self) -> Enabled:
         return Enabled(self.root("/run/avahi-daemon/pid").exists())
 
     def set_mdns(self, enabled: bool) -> None:
         if not self._command("/etc/init.d/S50avahi-daemon", "start" if enabled else "stop"):
-            raise ApiError(-1, "operation failed")
+            raise Failed("operation failed")
 
     # --- OLED and Wi-Fi --------------------------------------------------------------------
 
     def oled(self) -> Oled:
         text = read_text(self.root("/etc/kvm/oled_sleep"), "0") or "0"
         if not text.isdigit():
-            raise ApiError(-1, "failed to parse OLED config")
+            raise Failed("failed to parse OLED config")
         return Oled(self.root("/etc/kvm/oled_exist").exists(), int(text))
 
     def set_oled_sleep(self, seconds: int) -> None:
         if not 0 <= seconds <= MAX_OLED_SLEEP:
-            raise ApiError(-1, "invalid arguments")
+            raise InvalidArgument("invalid arguments")
         try:
             atomic_write(self.root("/etc/kvm/oled_sleep"), f"{seconds}".encode())
         except OSError:
-            raise ApiError(-2, "write failed") from None
+            raise Failed("write failed", code=-2) from None
 
     def wifi(self) -> Wifi:
         return Wifi(

@@ -7,7 +7,7 @@ callback per part and a limit on the number of parts.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from app.services.media import multipart
 from app.services.media.multipart import Data, MultipartError, Part, PartEnd
@@ -27,7 +27,14 @@ def boundary_of(content_type: str) -> bytes:
     return boundary
 
 
-async def read_multipart(stream: AsyncIterator[bytes], boundary: bytes, open_part: Callable[[Part], Sink]) -> None:
+async def read_multipart(
+    stream: AsyncIterator[bytes],
+    boundary: bytes,
+    open_part: Callable[[Part], Sink],
+    after_chunk: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Feed the body to the parts' sinks; ``after_chunk`` is awaited after each chunk of the body (the
+    caller writes what its sinks gathered, off the event loop)."""
     parser = multipart.MultipartParser(boundary)
     sink: Sink | None = None
     parts = 0
@@ -42,6 +49,8 @@ async def read_multipart(stream: AsyncIterator[bytes], boundary: bytes, open_par
                 sink(bytes(event.data))
             elif isinstance(event, PartEnd):
                 sink = None
+        if after_chunk is not None:
+            await after_chunk()
         if parser.done:
             return
     parser.close()  # raises: the body ended inside the multipart data
