@@ -12,17 +12,12 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from kt_app import SRC, App
+from kt_app import App
 
 if TYPE_CHECKING:
     from conftest import SimChip
 
 PORT = 8089
-
-pytestmark = pytest.mark.skipif(
-    not (SRC / "app" / "__main__.py").is_file() or not (SRC / "app" / "board" / "gpio.py").is_file(),
-    reason="the app (python -m app) is not in this checkout yet",
-)
 
 
 @pytest.fixture(scope="module")

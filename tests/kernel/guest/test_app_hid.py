@@ -21,16 +21,11 @@ from typing import Any
 
 import kt_usb
 import pytest
-from kt_app import SRC, App
+from kt_app import App
 from kt_usb import ABS_X, ABS_Y, BTN_LEFT, EV_ABS, EV_KEY, EV_REL, LED_CAPSL, REL_WHEEL, EvdevReader, UsbHost
 
 PORT = 8091
 VNC_PORT = 5991
-
-pytestmark = pytest.mark.skipif(
-    not (SRC / "app" / "__main__.py").is_file() or not (SRC / "app" / "board" / "hid.py").is_file(),
-    reason="the app (python -m app) with board HID is not in this checkout yet",
-)
 
 # --- NanoKVM's report layouts --------------------------------------------------------------
 
