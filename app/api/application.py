@@ -107,7 +107,7 @@ class _Upload:
         flight, self._flight = self._flight, None
         if flight is not None:
             await flight
-        if self._batch:
+        if self._batch or (final and self.path is not None and self._out is None):  # an empty file is a file
             batch, self._batch, self._batched = self._batch, [], 0
             self._flight = asyncio.get_running_loop().run_in_executor(None, self._write, batch)
         if final and self._flight is not None:
