@@ -49,7 +49,7 @@ async def _serve(config: Config, root: Path, config_path: Path) -> None:
     https = config.proto == "https"
     port = config.port.https if https else config.port.http
     app = create_app(config, root, config_path=config_path)
-    lines = start_lines(config, root, app.state.services.auth.store, port, https)
+    lines = start_lines(config, app.state.services, port, https)
     server = Server(
         app,
         address=config.host or "0.0.0.0",

@@ -8,11 +8,14 @@ so the line at every start tells a user nothing they can act on. Every other gra
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app import __version__
 from app.config import Config
 from app.services.auth.accounts import AccountStore, check_password
+
+if TYPE_CHECKING:
+    from app.runtime import Services
 
 EMBEDDED_WARNING = "Embedded server is experimental!"
 
@@ -32,7 +35,8 @@ def admin_password_unchanged(store: AccountStore) -> bool:
     return admin is not None and admin.must_change_password and check_password(admin, "admin")
 
 
-def start_lines(config: Config, root: Path, store: AccountStore, port: int, https: bool) -> list[str]:
+def start_lines(config: Config, services: Services, port: int, https: bool) -> list[str]:
+    root, store = services.root.root, services.auth.store
     host = config.host or "0.0.0.0"
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"{'https' if https else 'http'}://{f'[{shown}]' if ':' in shown else shown}:{port}"
@@ -42,7 +46,7 @@ def start_lines(config: Config, root: Path, store: AccountStore, port: int, http
         lines.append("  first login: admin / admin (you are then asked to choose a new password)")
     else:
         lines.append(f"  log in with your account (accounts: {store.path.resolve()})")
-    if config.board == "sim":
+    if services.board.sandbox:
         lines.append(f"  state: {root.resolve()} (the sim board's device tree; delete it to start afresh)")
     else:
         lines.append(f"  device root: {root.resolve()}")

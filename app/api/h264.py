@@ -19,6 +19,7 @@ import msgspec
 from litestar import WebSocket, websocket
 from litestar.exceptions import PermissionDeniedException
 
+from app.api.routing import services as app_services
 from app.api.ws import origin_allowed, run_session
 from app.services.auth.accounts import Role
 from app.services.video.direct import DirectQueue, flow_window
@@ -104,7 +105,7 @@ async def _direct_write(socket: Socket, queue: DirectQueue) -> None:
 async def h264_direct(socket: Socket) -> None:
     if not origin_allowed(socket):
         raise PermissionDeniedException()
-    pipeline: H264Pipeline = socket.app.state.services.h264
+    pipeline: H264Pipeline = app_services(socket).h264
     window = flow_window(socket.query_params.get("flow"))
     await socket.accept()
     queue = DirectQueue(window, lambda recovery: pipeline.request_key_frame(recovery=recovery))
@@ -148,7 +149,7 @@ async def h264_webrtc(socket: Socket) -> None:
         raise PermissionDeniedException()
     from app.services.video.webrtc import WebRtcSession, ice_servers
 
-    services = socket.app.state.services
+    services = app_services(socket)
     config = services.config
     servers = ice_servers(config.stun, config.turn.turn_addr, config.turn.turn_user, config.turn.turn_cred)
     await socket.accept()

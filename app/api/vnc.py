@@ -82,7 +82,7 @@ async def _receive(socket: Socket, link: WebSocketLink) -> None:
 async def vnc_socket(socket: Socket) -> None:
     if not origin_allowed(socket):
         raise PermissionDeniedException()
-    services_ = socket.app.state.services
+    services_ = services(socket)
     session = current_session(socket)
     protocols = socket.headers.get("sec-websocket-protocol", "")
     subprotocol = "binary" if "binary" in [p.strip() for p in protocols.split(",")] else None

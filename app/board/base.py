@@ -49,6 +49,7 @@ class Board:
     wifi_timing: Timing
     kvm_system: Callable[[DeviceRoot], None] | None = None  # a stand-in for kvm_system's Wi-Fi side
     restarts_itself: bool = True  # whether "S95nanokvm restart" restarts this app
+    sandbox: bool = False  # the device root is a tree the app filled itself (deleting it starts afresh)
     h264_encoder: str = ""  # the FFmpeg/PyAV encoder a hardware H.264 stream would use ("" = software)
     sim_host: SimHost | None = None  # the simulated PC, on the sim board only
     sim_input: SimInput | None = None

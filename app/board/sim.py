@@ -81,6 +81,7 @@ def build(config: Config, root: DeviceRoot) -> Board:
         wifi_timing=SIM_TIMING,
         kvm_system=sim_kvm_system,
         restarts_itself=False,  # the runner records "S95nanokvm restart" and does nothing
+        sandbox=True,
         sim_host=host,
         sim_input=sim_input,
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from app.errors import ApiError
+from app.errors import DomainError
 from app.paths import DeviceRoot
 from app.services.media import transfers as transfers_module
 from app.services.media.iso import make_iso
@@ -97,7 +97,7 @@ async def test_a_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest
         return sum(map(len, parts))
 
     monkeypatch.setattr(transfers_module.os, "writev", full_after_two)
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(DomainError) as refused:
         await service.upload(CONTENT_TYPE, len(raw), None, pieces(raw, [256 << 10] * 40))
     assert (refused.value.code, refused.value.msg) == (-1, "write failed: no space left on device")
     assert list((tmp_path / "data").iterdir()) == []

@@ -209,7 +209,7 @@ class Tls:
         try:
             return self._certificate()
         except (OSError, UnicodeDecodeError, ValueError) as err:
-            raise ApiError(-2, f"no device certificate: {err}") from None
+            raise Failed(f"no device certificate: {err}", code=-2) from None
 
     def _certificate(self) -> tuple[str, str]:
         crt, key = self.root(CERT), self.root(KEY)

@@ -16,7 +16,7 @@ import ssl
 import msgspec
 
 from app.config import Config
-from app.errors import ApiError
+from app.errors import DomainError, InvalidArgument
 from app.paths import DeviceRoot, atomic_write, read_text
 from app.services.auth.accounts import Role, StoreError
 from app.services.auth.live import LiveConnections, SessionEnded
@@ -105,7 +105,7 @@ class VncService:
 
     def set_layout(self, layout: str) -> None:
         if layout not in LAYOUTS or not layout:
-            raise ApiError(-1, f"unknown layout {layout!r}")
+            raise InvalidArgument(f"unknown layout {layout!r}")
         self.settings = msgspec.structs.replace(self.settings, layout=layout)
         self._save()
         for _, _, inputs in self._clients.values():
@@ -115,7 +115,7 @@ class VncService:
     def set_password(self, password: str) -> None:
         """Set (or with "" remove) the classic VNC password; its connected clients are ended."""
         if len(password) > PASSWORD_MAX or not password.isprintable():
-            raise ApiError(-2, f"a VNC password is at most {PASSWORD_MAX} printable characters")
+            raise InvalidArgument(f"a VNC password is at most {PASSWORD_MAX} printable characters", code=-2)
         self.settings = msgspec.structs.replace(self.settings, password=password or None)
         self._save()
         for state, ended, _ in self._clients.values():
@@ -165,7 +165,7 @@ class VncService:
                 context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
                 context.load_cert_chain(crt, key)
                 self._tls_context = context
-            except (OSError, ssl.SSLError, ApiError) as err:
+            except (OSError, ssl.SSLError, DomainError) as err:
                 log.warning("VNC: no TLS (the device certificate is unusable: %s)", err)
         return self._tls_context
 
@@ -270,6 +270,6 @@ class VncService:
                     while self.paster.busy:  # noqa: ASYNC110 - Paster offers no event; a page's paste goes first
                         await asyncio.sleep(0.05)
                     await self.paster.paste(text[start : start + MAX_RUNES], self.layout)
-                except ApiError as err:
+                except DomainError as err:
                     log.warning("VNC clipboard text not typed: %s", err.msg)
                     break
