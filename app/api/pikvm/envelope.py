@@ -1,8 +1,8 @@
 """kvmd's envelope: ``{"ok": true, "result": ...}``; failures ``{"ok": false, "result": {"error", "error_msg"}}``.
 
 Statuses as kvmd: 400 bad input or a refused operation, 401 no credentials, 403 bad credentials or
-too low a role, 404 unknown path, 503 hardware unavailable. Services raise NanoKVM's ``ApiError``;
-it is mapped here by what it means, never answered in NanoKVM's envelope.
+too low a role, 404 unknown path, 503 hardware unavailable. Services raise the kinds of
+``app.errors``; they are mapped here by what they mean, never answered in NanoKVM's envelope.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, PermissionDeniedException
 from litestar.types import ExceptionHandlersMap
 
-from app.errors import ApiError
+from app.errors import Busy, Conflict, DomainError, Forbidden, InvalidArgument, NotFound, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +52,23 @@ def _busy(message: str) -> bool:
     return "busy" in message.lower() or "in progress" in message.lower()
 
 
-def from_api_error(exc: ApiError) -> KvmdError:
-    """NanoKVM's codes say little across routes; the message says whether it was busy or refused."""
+# A service's refusal by kind -> kvmd's status and exception name.
+KINDS: dict[type[DomainError], tuple[int, str]] = {
+    Busy: (409, "IsBusyError"),
+    Unavailable: (503, "UnavailableError"),
+    NotFound: (404, "NotFoundError"),
+    Forbidden: (403, "ForbiddenError"),
+    InvalidArgument: (400, "ValidatorError"),
+    Conflict: (400, "OperationError"),
+}
+
+
+def from_api_error(exc: DomainError) -> KvmdError:
+    """By the error's kind; a plain ``Failed`` (or a code-only ``ApiError``) by its message, which says
+    whether the hardware could not be read (503) or the operation was refused (400)."""
+    for kind, (status, name) in KINDS.items():
+        if isinstance(exc, kind):
+            return KvmdError(status, name, exc.msg)
     if _busy(exc.msg):
         return KvmdError(409, "IsBusyError", exc.msg)
     if "failed" in exc.msg.lower() and ("read" in exc.msg.lower() or "operation" in exc.msg.lower()):
@@ -65,7 +80,7 @@ def _kvmd(_: Request[Any, Any, Any], exc: KvmdError) -> Response[bytes]:
     return failure(exc.status, exc.error, exc.message)
 
 
-def _api(_: Request[Any, Any, Any], exc: ApiError) -> Response[bytes]:
+def _api(_: Request[Any, Any, Any], exc: DomainError) -> Response[bytes]:
     mapped = from_api_error(exc)
     return failure(mapped.status, mapped.error, mapped.message)
 
@@ -99,7 +114,7 @@ def _internal(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     KvmdError: _kvmd,
-    ApiError: _api,
+    DomainError: _api,
     NotAuthorizedException: _unauthorized,
     PermissionDeniedException: _forbidden,
     NotFoundException: _not_found,

@@ -14,7 +14,7 @@ from litestar import Controller, Response
 
 from app.api.pikvm.atx import actions
 from app.api.routing import Req, get, post, services
-from app.errors import ApiError
+from app.errors import DomainError
 from app.services.atx_actions import AtxError
 from app.services.auth.accounts import Role
 
@@ -119,6 +119,6 @@ class RedfishController(Controller):
                 await actions(request).click(name, wait=False)
             else:
                 await actions(request).action(name, wait=False)
-        except (AtxError, ApiError) as err:
+        except (AtxError, DomainError) as err:
             return _error(409 if "busy" in str(err) else 400, str(err))
         return Response(b"", status_code=204, headers=ODATA)

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app.errors import ApiError
+from app.errors import DomainError
 from app.runtime import Services
 from app.services.hid.keymap import LAYOUTS
 from app.services.kvmd import KvmdState
@@ -264,7 +264,7 @@ def msd(services: Services) -> dict[str, Any]:
     images: dict[str, Any] = {}
     try:
         listed = services.images.images() or []
-    except ApiError:
+    except DomainError:
         listed = []
     for device_path in listed:
         entry = _image_entry(root(device_path))
@@ -272,7 +272,7 @@ def msd(services: Services) -> dict[str, Any]:
             images[device_path[len(DATA) + 1 :]] = entry
     try:
         mounted = services.images.mounted()
-    except ApiError:
+    except DomainError:
         mounted = ""
     connected = bool(mounted)
     name = mounted[len(DATA) + 1 :] if mounted.startswith(DATA + "/") else state.drive.image

@@ -359,7 +359,7 @@ class Transfers:
             writer = _BatchWriter(await asyncio.to_thread(_TempImage, self.data, UPLOAD_PREFIX, None))
             async for chunk in chunks:
                 if self._cancel.is_set():
-                    raise ApiError(-1, "upload cancelled")
+                    raise Failed("upload cancelled")
                 self._progress(len(chunk))
                 writer.add(chunk)
                 if writer.full:
@@ -367,18 +367,18 @@ class Transfers:
             await writer.finish()
             temp = writer.temp
             if content_length is not None and temp.size != content_length:
-                raise ApiError(-1, f"upload cut short: got {temp.size} of {content_length} bytes")
+                raise Failed(f"upload cut short: got {temp.size} of {content_length} bytes")
             if target.name.lower().endswith(".iso") and not iso.has_iso_magic(bytes(temp.head)):
-                raise ApiError(-1, "file is not a valid ISO image")
+                raise InvalidArgument("file is not a valid ISO image")
             await asyncio.to_thread(self._commit, temp, target)
             writer = None
             return temp.size
-        except ApiError:
+        except DomainError:
             raise
         except OSError as err:
-            raise ApiError(-1, f"write failed: {_disk_error(err)}") from None
+            raise Failed(f"write failed: {_disk_error(err)}") from None
         except Exception as err:  # the client went away, the body was cut short or too large
-            raise ApiError(-1, f"failed to read the body: {err}") from None
+            raise Failed(f"failed to read the body: {err}") from None
         finally:
             if writer is not None:
                 writer.abandon()
@@ -388,12 +388,12 @@ class Transfers:
 
     def _raw_target(self, filename: str) -> Path:
         if not filename or ".." in filename or not NAME.match(filename):
-            raise ApiError(-1, "invalid filename")
+            raise InvalidArgument("invalid filename")
         if not filename.lower().endswith((".iso", ".img")):
-            raise ApiError(-1, "only .iso and .img files allowed")
+            raise InvalidArgument("only .iso and .img files allowed")
         target = self.data / filename
         if target.exists():
-            raise ApiError(-1, "an image of that name exists already")
+            raise Conflict("an image of that name exists already")
         return target
 
     async def _receive(self, parser: MultipartParser, chunks: AsyncIterator[bytes], upload: _Upload) -> None:
