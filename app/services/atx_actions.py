@@ -12,7 +12,7 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
-from app.errors import ApiError
+from app.errors import Busy
 from app.services.power import PowerService
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class AtxActions:
             return
         if self.power.busy:  # refused now rather than failing unseen in the background
             press.close()
-            raise ApiError(-4, "busy: another button press is in progress")
+            raise Busy("busy: another button press is in progress", code=-4)
         task = asyncio.create_task(press)
         self._background.add(task)
         task.add_done_callback(self._done)

@@ -10,7 +10,7 @@ import threading
 
 import msgspec
 
-from app.errors import ApiError
+from app.errors import Failed, InvalidArgument
 from app.paths import DeviceRoot, atomic_write
 
 RESOLUTIONS = {1080: 1920, 720: 1280, 600: 800, 480: 640, 0: 0}
@@ -54,19 +54,19 @@ class ScreenSettings:
         atomic_write(self._root(f"/kvmapp/kvm/{name}"), f"{value}".encode())
 
     def apply(self, kind: str, value: int) -> None:
-        """Change one setting; ApiError(-1) for values NanoKVM's page never sends."""
+        """Change one setting; InvalidArgument for values NanoKVM's page never sends."""
         with self._lock:
             if kind == "type":
                 self.mode = "mjpeg" if value == 0 else "h264"
                 self._mirror("type", self.mode)
             elif kind == "resolution":
                 if value not in RESOLUTIONS:
-                    raise ApiError(-1, "invalid arguments: resolution must be 1080, 720, 600, 480 or 0 (native)")
+                    raise InvalidArgument("invalid arguments: resolution must be 1080, 720, 600, 480 or 0 (native)")
                 self.width, self.height = RESOLUTIONS[value], value
                 self._mirror("res", value)
             elif kind == "quality":
                 if value <= 0:
-                    raise ApiError(-1, "invalid arguments: quality must be 1..100 (MJPEG) or kbps > 100 (H.264)")
+                    raise InvalidArgument("invalid arguments: quality must be 1..100 (MJPEG) or kbps > 100 (H.264)")
                 if value <= 100:
                     self.quality = value
                 else:
@@ -78,4 +78,4 @@ class ScreenSettings:
             elif kind == "gop":
                 self.gop = value if 1 <= value <= 100 else 30
             else:
-                raise ApiError(-2, "update screen failed")
+                raise Failed("update screen failed", code=-2)
