@@ -27,6 +27,7 @@ from litestar.handlers import BaseRouteHandler
 
 from app.api.access import ANONYMOUS_ADMIN, required_role
 from app.api.pikvm.envelope import KvmdError
+from app.api.routing import services as app_services
 from app.services.auth.accounts import Account, Role, StoreError
 from app.services.auth.sessions import Session
 
@@ -124,7 +125,7 @@ async def login_account(connection: Conn, username: str, password: str) -> Accou
     """Check a user and password as NanoKVM's login does: refused while the address is locked out; an
     attempt that needs a password check is counted before it (the lock-out's ``reserve``), a right one
     forgets the count, a wrong one pauses."""
-    services = connection.app.state.services
+    services = app_services(connection)
     auth = services.auth
     ip = client_ip(connection)
     if auth.lockout.is_locked(ip):
@@ -156,7 +157,7 @@ def _session(account: Account) -> Session:
 
 async def kvmd_session(connection: Conn) -> Session:
     """The caller's session from kvmd's credentials; 401 without any, 403 with wrong ones."""
-    services = connection.app.state.services
+    services = app_services(connection)
     if not services.auth.enabled:
         return ANONYMOUS_ADMIN
     pair = credentials(connection)

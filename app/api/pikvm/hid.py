@@ -9,6 +9,7 @@ from app.api.pikvm import state
 from app.api.pikvm.envelope import KvmdError, answer, bad_request
 from app.api.pikvm.params import Conn, flag, listed, number, optional_flag, text
 from app.api.routing import Req, get, post, services
+from app.api.routing import services as app_services
 from app.services.auth.accounts import Role
 from app.services.hid.events import EventInput, UnknownInput
 from app.services.hid.paste import MAX_RUNES
@@ -17,7 +18,7 @@ PRINT_BODY_LIMIT = 64 << 10
 
 
 def _input(request: Conn) -> EventInput:
-    kvmd = state.kvmd_state(request.app.state.services)
+    kvmd = state.kvmd_state(app_services(request))
     if not kvmd.hid_connected:
         raise KvmdError(400, "HidDisconnectedError", "The HID is disconnected from the host")
     return kvmd.http_input

@@ -10,6 +10,7 @@ from typing import Any
 
 from app.api.access import current_session
 from app.api.pikvm.auth import COOKIE, cookie, credentials
+from app.api.routing import services as app_services
 from app.runtime import Services
 from app.services.auth.accounts import Role
 from app.services.auth.sessions import Session
@@ -34,7 +35,7 @@ def still_valid(services: Services, session: Session, token: str | None, role: R
 @contextlib.asynccontextmanager
 async def held(connection: Any, role: Role) -> AsyncIterator[None]:
     """Run the body inside the caller's session; raises SessionEnded when it ends."""
-    services = connection.app.state.services
+    services = app_services(connection)
     session = current_session(connection)
     token = None if credentials(connection) is not None else cookie(connection.headers.get("cookie"), COOKIE)
     async with services.live.hold(

@@ -24,6 +24,7 @@ from app.api.access import current_session
 from app.api.pikvm import state
 from app.api.pikvm.live import held
 from app.api.pikvm.params import as_bool
+from app.api.routing import services as app_services
 from app.api.ws import REVOKED, origin_allowed
 from app.runtime import Services
 from app.services.auth.accounts import Role
@@ -205,7 +206,7 @@ async def _viewer(svc: Services, stream: bool) -> AsyncIterator[None]:
 async def kvmd_ws(socket: Socket) -> None:
     if not origin_allowed(socket):
         raise PermissionDeniedException()
-    svc = socket.app.state.services
+    svc = app_services(socket)
     session = current_session(socket)
     stream = as_bool("stream", socket.query_params.get("stream", "1"))
     kvmd = state.kvmd_state(svc)
