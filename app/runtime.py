@@ -17,6 +17,7 @@ from app.board.system import CommandRunner
 from app.board.video.h264 import EncoderKind
 from app.config import Config
 from app.paths import DeviceRoot
+from app.services.audit import AuditLog
 from app.services.auth.accounts import AccountStore
 from app.services.auth.live import LiveConnections
 from app.services.auth.service import AuthService
@@ -92,6 +93,7 @@ class Services:
     updates: UpdateService
     vnc: VncService
     kvmd: KvmdState
+    audit: AuditLog
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -112,6 +114,7 @@ class Services:
             await asyncio.to_thread(self.capture.stop)
             self.hid.stop()
             self.board.stop()
+            await asyncio.to_thread(self.audit.close)
 
     async def _refresh_accounts(self) -> None:
         while True:
@@ -176,6 +179,7 @@ def build_services(config: Config, root_path: Path, config_path: Path | None = N
         updates=_updates(config, root, runner),
         vnc=VncService(config, root, auth, capture, hid, paster, live, tls),
         kvmd=KvmdState.create(hid, power),
+        audit=AuditLog(root("/etc/kvm/audit.jsonl")),
     )
 
 

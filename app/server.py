@@ -12,6 +12,7 @@ from litestar.config.cors import CORSConfig
 from app import loopguard
 from app.api.access import authorize, check_routes
 from app.api.application import ApplicationController
+from app.api.audit import audit_middleware
 from app.api.auth import AuthController
 from app.api.board_settings import BoardSettingsController
 from app.api.download import DownloadController
@@ -25,6 +26,7 @@ from app.api.pikvm.app import create_kvmd_app
 from app.api.pikvm.dispatch import kvmd_dispatch
 from app.api.screen import ScreenController
 from app.api.scripts import ScriptsController
+from app.api.security import SecurityController
 from app.api.sim import SimController
 from app.api.storage import StorageController
 from app.api.stream import StreamController, mjpeg_stream
@@ -60,6 +62,7 @@ def create_app(config: Config, root: Path, frontend: Path = FRONTEND_DIST, confi
 
     handlers: list[object] = [
         AuthController,
+        SecurityController,
         VmController,
         ScreenController,
         StreamController,
@@ -91,6 +94,7 @@ def create_app(config: Config, root: Path, frontend: Path = FRONTEND_DIST, confi
     app = Litestar(
         route_handlers=handlers,  # type: ignore[arg-type]
         guards=[authorize],
+        middleware=[audit_middleware],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(),
         request_max_body_size=MAX_BODY_BYTES,

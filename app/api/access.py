@@ -18,6 +18,7 @@ from litestar.handlers import BaseRouteHandler
 
 from app.api.routing import services as app_services
 from app.services.auth.accounts import Role
+from app.services.auth.service import AuthService
 from app.services.auth.sessions import Session
 
 COOKIE = "nano-kvm-token"
@@ -37,11 +38,25 @@ def required_role(handler: BaseRouteHandler) -> Role | None:
 
 
 def session_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Session | None:
+    """Who the request acts as: ``Authorization: Bearer`` (an API token, or a login's token as
+    curl scripts hold it) when present, else the session cookie. Also re-checks long-lived ones."""
     services = app_services(connection)
     if not services.auth.enabled:
         return ANONYMOUS_ADMIN
-    session: Session | None = services.auth.sessions.authenticate(session_token(connection.headers.get("cookie")))
-    return session
+    address = connection.client.host if connection.client else ""
+    auth: AuthService = services.auth
+    bearer = bearer_token(connection.headers.get("authorization"))
+    if bearer is not None:
+        return auth.authenticate_bearer(bearer, address)
+    return auth.sessions.authenticate(session_token(connection.headers.get("cookie")), address)
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The credential of an ``Authorization: Bearer`` header; None without one (Basic is not ours)."""
+    scheme, _, value = (header or "").strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return value.strip()
 
 
 def session_token(cookie_header: str | None) -> str | None:
@@ -87,7 +102,7 @@ async def held(connection: ASGIConnection[Any, Any, Any, Any], role: Role) -> As
         current = session_of(connection)
         return current is not None and current.role >= role
 
-    async with services.live.hold(session.username, session.expires, still_valid):
+    async with services.live.hold(session.username, session.expires, still_valid, session.sid):
         yield
 
 

@@ -7,6 +7,7 @@ from litestar import Controller, Response
 from litestar.datastructures import Cookie
 
 from app.api.access import COOKIE, current_session
+from app.api.audit import audit_note
 from app.api.envelope import Envelope, ok, parse_body, read_body
 from app.api.routing import Req, delete, get, post, put, services
 from app.api.schemas import Required
@@ -18,6 +19,8 @@ from app.validation import InvalidInput
 class LoginRequest(msgspec.Struct):
     username: Required
     password: Required
+    # Ours: the TOTP (or recovery) code, for accounts with two-factor login; -6 asks for it.
+    totp: str | None = None
 
 
 class TokenData(msgspec.Struct):
@@ -99,7 +102,9 @@ class AuthController(Controller):
         except InvalidInput:
             await auth.pause(1.5)
             raise ApiError(-1, "invalid parameters") from None
-        token, _ = await auth.login(ip, body.username, body.password)
+        audit_note(request, username=body.username)
+        client = request.headers.get("user-agent", "")
+        token, _ = await auth.login(ip, body.username, body.password, body.totp, client)
         # Cookie for the web page and nanokvm >= 1.4; the body token for curl scripts and nanokvm 1.2.
         return Response(ok(TokenData(token)), cookies=[_cookie(request, token, auth.sessions.lifetime)])
 

@@ -8,6 +8,7 @@ from typing import TypeVar
 import msgspec
 from litestar import Controller
 
+from app.api.audit import audit_note
 from app.api.envelope import Envelope, ok, read_body
 from app.api.routing import Req, get, post, services
 from app.errors import ApiError
@@ -63,6 +64,7 @@ class StorageController(Controller):
     @post("/image/mount", role=Role.ADMIN, body=MountRequest)
     async def mount(self, request: Req) -> Envelope[None]:
         body = await body_or_error(request, MountRequest)
+        audit_note(request, file=body.file, cdrom=body.cdrom)
         await asyncio.to_thread(services(request).images.mount, body.file, body.cdrom)
         return ok()
 
@@ -73,5 +75,6 @@ class StorageController(Controller):
     @post("/image/delete", role=Role.ADMIN, body=DeleteRequest)
     async def delete(self, request: Req) -> Envelope[None]:
         body = await body_or_error(request, DeleteRequest)
+        audit_note(request, file=body.file)
         await asyncio.to_thread(services(request).images.delete, body.file)
         return ok()

@@ -7,6 +7,7 @@ from typing import Annotated
 import msgspec
 from litestar import Controller
 
+from app.api.audit import audit_note
 from app.api.envelope import Envelope, ok, parse_body
 from app.api.routing import Req, get, post, services
 from app.api.schemas import Required
@@ -45,5 +46,6 @@ class VmController(Controller):
     @post("/gpio", role=Role.USER, body=GpioRequest)
     async def press(self, request: Req) -> Envelope[None]:
         body = await parse_body(request, GpioRequest)
+        audit_note(request, type=body.type, duration=body.duration)
         await services(request).power.press(body.type, body.duration)
         return ok()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from app.config import Config
 from app.errors import ApiError
@@ -10,13 +11,32 @@ from app.services.auth import transport
 from app.services.auth.accounts import Account, AccountError, AccountStore, Role, StoreError
 from app.services.auth.lockout import Lockout
 from app.services.auth.sessions import Session, SessionManager
+from app.services.auth.tokens import TokenService
+from app.services.auth.totp import DIGITS, TotpError, TotpService
+
+# Login answers of ours (NanoKVM's clients treat any non-zero code as a failed login).
+
+
+class CodeRequired(ApiError):
+    """The password was right; the account has TOTP and no code came (not a failed attempt)."""
+
+    def __init__(self) -> None:
+        super().__init__(-6, "two-factor code required")
+
+
+class CodeInvalid(ApiError):
+    def __init__(self) -> None:
+        super().__init__(-7, "invalid two-factor code")
 
 
 class AuthService:
     def __init__(self, config: Config, store: AccountStore) -> None:
         self.enabled = config.authentication == "enable"
         self.store = store
-        self.sessions = SessionManager(store, config.jwt)
+        # Our stores sit beside the account file (/etc/kvm): one device root, one place to back up.
+        self.sessions = SessionManager(store, config.jwt, store.path.with_name("sessions-ended.json"))
+        self.tokens = TokenService(store.path.with_name("tokens.json"), store, self.sessions)
+        self.totp = TotpService(store.path.with_name("totp.json"))
         self.lockout = Lockout(config.security.login_lockout_duration, config.security.login_max_failures)
         # The Wi-Fi set-up page's X-AP-Key is a password too: its own count, the same limits.
         self.ap_key_lockout = Lockout(config.security.login_lockout_duration, config.security.login_max_failures)
@@ -34,11 +54,15 @@ class AuthService:
         await self.pause(1.5)
         raise ApiError(-5, "Account locked due to too many failed attempts, please try again later")
 
-    async def login(self, ip: str, username: str, wire_password: str) -> tuple[str, Account]:
-        """A token for the account, or ApiError with NanoKVM's code.
+    async def login(
+        self, ip: str, username: str, wire_password: str, code: str | None = None, client: str = ""
+    ) -> tuple[str, Account]:
+        """A token for the account, or ApiError with NanoKVM's code (ours, -6/-7, for the second factor).
 
         The attempt is counted before the password is checked, so concurrent guesses cannot outrun
-        the lock-out (see ``Lockout``); a right password forgets the count."""
+        the lock-out (see ``Lockout``); a right password (with its code, when the account has
+        TOTP) forgets the count: a bare right password (-6) does not, or guesses at the code could
+        reset it."""
         if not self.lockout.reserve(ip):
             await self._refuse_locked()
         try:
@@ -47,14 +71,45 @@ class AuthService:
             password = None
         try:
             account = await asyncio.to_thread(self.store.authenticate, username, password) if password else None
-        except StoreError:
+            if password:
+                account = await self._second_factor(username, password, account, code)
+        except (StoreError, TotpError):
             await self.pause()
             raise ApiError(-3, "authentication unavailable") from None
+        except CodeInvalid:
+            await self.pause()
+            raise
         if account is None:
             await self.pause()
             raise ApiError(-2, "invalid username or password")
         self.lockout.success(ip)
-        return self.sessions.issue(account), account
+        return self.sessions.issue(account, client, ip), account
+
+    async def _second_factor(
+        self, username: str, password: str, account: Account | None, code: str | None
+    ) -> Account | None:
+        """The account if its TOTP code is good too. Clients that cannot prompt append the code to
+        the password (PiKVM's convention); the web page sends it as ``totp`` after a -6."""
+        if not self.totp.enabled(username):
+            return account
+        if account is None:
+            if code or len(password) <= DIGITS or not password[-DIGITS:].isdigit():
+                return None
+            account = await asyncio.to_thread(self.store.authenticate, username, password[:-DIGITS])
+            if account is None:
+                return None
+            code = password[-DIGITS:]
+        if not code:
+            raise CodeRequired
+        if not await asyncio.to_thread(self.totp.verify, username, code):
+            raise CodeInvalid
+        return account
+
+    def authenticate_bearer(self, bearer: str, address: str = "") -> Session | None:
+        """An API token (``nkt_...``) or a login's own token sent as ``Authorization: Bearer``."""
+        if bearer.startswith("nkt_"):
+            return self.tokens.authenticate(bearer)
+        return self.sessions.authenticate(bearer, address)
 
     def account(self, session: Session) -> Account:
         try:
@@ -71,7 +126,7 @@ class AuthService:
         self.sessions.revoked(username)
 
     def logout(self, session: Session) -> None:
-        if not self.enabled or not self.sessions.revoke_on_logout:
+        if not self.enabled or not self.sessions.revoke_on_logout or session.kind == "token":
             return
         try:
             self.revoke(session.username)
@@ -140,6 +195,10 @@ class AuthService:
             self.store.delete(actor.username, username)
         except AccountError as err:
             raise ApiError(-1, str(err)) from None
+        # A later account of the same name must not inherit its tokens or second factor.
+        self.tokens.purge_owner(username)
+        with contextlib.suppress(TotpError):  # unreadable: every login needs a code anyway
+            self.totp.remove(username)
         self.sessions.revoked(username)
 
 

@@ -1,0 +1,54 @@
+"""Helpers for the /api/security tests: accounts ready to use, and TOTP codes computed here.
+
+The codes come from RFC 6238 written out with hmac/hashlib (not pyotp, which the app uses), so a
+test's expectation never comes from the code under test.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import struct
+import time
+
+import httpx
+
+from app.services.auth.transport import encrypt
+from tests.conftest import RunningApp
+
+ADMIN_PASSWORD = "admin-password-1"
+
+
+def totp(secret: str, at: float | None = None, step_offset: int = 0) -> str:
+    """RFC 6238 with RFC 4226's dynamic truncation: SHA-1, 30 s, 6 digits."""
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    counter = int((time.time() if at is None else at) // 30) + step_offset
+    mac = hmac.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
+    offset = mac[-1] & 0x0F
+    value = struct.unpack(">I", mac[offset : offset + 4])[0] & 0x7FFFFFFF
+    return f"{value % 1_000_000:06d}"
+
+
+def login_body(username: str, password: str, **extra: str) -> dict[str, str]:
+    return {"username": username, "password": encrypt(password), **extra}
+
+
+def ready_admin(app: RunningApp) -> httpx.Client:
+    """admin with a chosen password (the default one may only change itself), logged in."""
+    first = app.login()
+    body = {"currentPassword": encrypt("admin"), "password": encrypt(ADMIN_PASSWORD)}
+    assert first.post("/api/auth/password", json=body).json()["code"] == 0
+    return app.login("admin", ADMIN_PASSWORD)
+
+
+def make_user(admin: httpx.Client, username: str, role: str = "user", password: str = "password-1") -> None:
+    body = {"username": username, "password": encrypt(password), "role": role}
+    assert admin.post("/api/auth/users", json=body).json()["code"] == 0
+
+
+def wait_for_next_step() -> None:
+    """Sleep into the next 30 s step when the current one is about to end (codes are per step)."""
+    left = 30 - time.time() % 30
+    if left < 3:
+        time.sleep(left + 0.2)
