@@ -17,11 +17,17 @@ export type PressType = 'power' | 'reset';
 
 export const canControl = (role: Role | string | undefined) => role === 'admin' || role === 'user';
 
-export async function login(username: string, password: string): Promise<void> {
+/** The server's -6: the password was right, the account also needs its two-factor code. */
+export const CODE_REQUIRED = -6;
+
+export async function login(username: string, password: string, totp?: string): Promise<void> {
   try {
-    await post<unknown>('/api/auth/login', { username, password: encryptPassword(password) });
+    const body = { username, password: encryptPassword(password), ...(totp ? { totp } : {}) };
+    await post<unknown>('/api/auth/login', body);
   } catch (e) {
     if (e instanceof ApiError) {
+      if (e.code === CODE_REQUIRED) throw new ApiError(CODE_REQUIRED, 'Enter the code from your authenticator app.');
+      if (e.code === -7) throw new ApiError(-7, 'That code is not valid (or was used already). Try the next one.');
       if (e.code === -2) throw new ApiError(-2, 'Invalid username or password.');
       if (e.code === -5) throw new ApiError(-5, 'Too many failed attempts. Please try again later.');
       if (e.code === -1) throw new ApiError(-1, 'Please enter a username and password.');

@@ -37,9 +37,9 @@ describe('roles shape the page', () => {
 
   it('shows each role its sections', () => {
     const ids = (r: string) => visibleSections(r).map((s) => s.id);
-    expect(ids('viewer')).toEqual(['screen', 'device', 'hid', 'account']);
-    expect(ids('user')).toEqual(['screen', 'device', 'hid', 'wol', 'account']);
-    expect(ids('admin')).toEqual(['screen', 'device', 'hid', 'wol', 'users', 'vnc', 'account']);
+    expect(ids('viewer')).toEqual(['screen', 'device', 'hid', 'account', 'security']);
+    expect(ids('user')).toEqual(['screen', 'device', 'hid', 'wol', 'account', 'security']);
+    expect(ids('admin')).toEqual(['screen', 'device', 'hid', 'wol', 'users', 'vnc', 'account', 'security', 'audit']);
     expect(ids('nobody')).toEqual([]);
   });
 });

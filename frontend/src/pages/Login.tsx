@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { errorText } from '../lib/api';
-import { login } from '../lib/kvm';
+import { ApiError } from '../lib/api';
+import { CODE_REQUIRED, login } from '../lib/kvm';
 import { Brand } from '../components/Brand';
 
 export function LoginPage({ notice, onLoggedIn }: { notice?: string; onLoggedIn: () => Promise<void> | void }) {
@@ -8,6 +9,9 @@ export function LoginPage({ notice, onLoggedIn }: { notice?: string; onLoggedIn:
   const [password, setPassword] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  // Asked for once the server says the account has two-factor login (code -6).
+  const [needCode, setNeedCode] = useState(false);
+  const [code, setCode] = useState('');
 
   async function submit(e: FormEvent) {
     e.preventDefault();
@@ -18,11 +22,17 @@ export function LoginPage({ notice, onLoggedIn }: { notice?: string; onLoggedIn:
     setBusy(true);
     setError(null);
     try {
-      await login(username, password);
+      await login(username, password, needCode ? code.trim() : undefined);
       setPassword('');
       await onLoggedIn();
     } catch (err) {
-      setError(errorText(err));
+      if (err instanceof ApiError && err.code === CODE_REQUIRED && !needCode) {
+        setNeedCode(true);
+        setError(null);
+      } else {
+        setError(errorText(err));
+      }
+      setCode('');
       setBusy(false);
     }
   }
@@ -55,6 +65,21 @@ export function LoginPage({ notice, onLoggedIn }: { notice?: string; onLoggedIn:
             disabled={busy}
           />
         </label>
+        {needCode && (
+          <label>
+            Two-factor code
+            <input
+              name="totp"
+              autoComplete="one-time-code"
+              inputMode="numeric"
+              autoFocus
+              placeholder="123456 or a recovery code"
+              value={code}
+              onChange={(e) => setCode(e.target.value)}
+              disabled={busy}
+            />
+          </label>
+        )}
         {error && <p className="error" role="alert">{error}</p>}
         <button className="btn primary block" type="submit" disabled={busy}>
           {busy ? 'Logging in…' : 'Log in'}

@@ -11,6 +11,8 @@ import { WolSection } from './settings/WolSection';
 import { UsersSection } from './settings/UsersSection';
 import { AccountSection } from './settings/AccountSection';
 import { VncSection } from './settings/VncSection';
+import { SecuritySection } from './settings/SecuritySection';
+import { AuditSection } from './settings/AuditSection';
 import './settings/settings.css';
 
 interface Props {
@@ -87,6 +89,8 @@ export function SettingsPage({ account, onBack, onChangePassword }: Props) {
           {current === 'users' && <UsersSection account={account} />}
           {current === 'vnc' && <VncSection account={account} />}
           {current === 'account' && <AccountSection account={account} onChangePassword={onChangePassword} />}
+          {current === 'security' && <SecuritySection account={account} />}
+          {current === 'audit' && <AuditSection />}
         </main>
       </div>
     </div>
