@@ -52,3 +52,15 @@ def wait_for_next_step() -> None:
     left = 30 - time.time() % 30
     if left < 3:
         time.sleep(left + 0.2)
+
+
+def enrol_totp(client: httpx.Client) -> tuple[str, list[str]]:
+    """Turn TOTP on for ``client``'s account; its secret and recovery codes."""
+    answer = client.post("/api/security/totp/enrol").json()
+    assert answer["code"] == 0, answer
+    secret: str = answer["data"]["secret"]
+    wait_for_next_step()
+    confirmed = client.post("/api/security/totp/confirm", json={"code": totp(secret)}).json()
+    assert confirmed["code"] == 0, confirmed
+    codes: list[str] = confirmed["data"]["recoveryCodes"]
+    return secret, codes

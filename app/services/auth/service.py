@@ -105,6 +105,16 @@ class AuthService:
             raise CodeInvalid
         return account
 
+    async def password_login(self, username: str, password: str) -> Account | None:
+        """For clients that send a password and nothing else (VNC's VeNCrypt Plain, PiKVM's API):
+        the account if the password is right and, when the account has TOTP, a current code is
+        appended to it. The caller counts the attempt (lock-out). Raises StoreError, TotpError."""
+        account = await asyncio.to_thread(self.store.authenticate, username, password)
+        try:
+            return await self._second_factor(username, password, account, None)
+        except (CodeRequired, CodeInvalid):
+            return None
+
     def authenticate_bearer(self, bearer: str, address: str = "") -> Session | None:
         """An API token (``nkt_...``) or a login's own token sent as ``Authorization: Bearer``."""
         if bearer.startswith("nkt_"):

@@ -21,6 +21,7 @@ from app.paths import DeviceRoot, atomic_write, read_text
 from app.services.auth.accounts import Role, StoreError
 from app.services.auth.live import LiveConnections, SessionEnded
 from app.services.auth.service import AuthService
+from app.services.auth.totp import TotpError
 from app.services.hid.keymap import LAYOUTS
 from app.services.hid.paste import MAX_RUNES, Paster
 from app.services.hid.service import HidService
@@ -188,14 +189,15 @@ class VncService:
         if not self.auth.lockout.reserve(ip):
             return LOCKED
         try:
-            account = await asyncio.to_thread(self.auth.store.authenticate, username, password)
-        except StoreError:
+            # The password, plus the account's TOTP code appended when it has one (no prompt in VNC).
+            account = await self.auth.password_login(username, password)
+        except (StoreError, TotpError):
             return "authentication unavailable"
         if account is None:
             await self.auth.pause()
             return "invalid username or password"
         self.auth.lockout.success(ip)
-        token = self.auth.sessions.issue(account)
+        token = self.auth.sessions.issue(account, "VNC", ip)
         session = self.auth.sessions.authenticate(token)
         if session is None:
             return "invalid username or password"
