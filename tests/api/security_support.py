@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import socket
 import struct
 import time
 
@@ -64,3 +65,42 @@ def enrol_totp(client: httpx.Client) -> tuple[str, list[str]]:
     assert confirmed["code"] == 0, confirmed
     codes: list[str] = confirmed["data"]["recoveryCodes"]
     return secret, codes
+
+
+class Mjpeg:
+    """``GET /api/stream/mjpeg`` over a raw socket with one credential header; when its body ends."""
+
+    def __init__(self, url: str, header: str) -> None:
+        host, port = url.removeprefix("http://").split(":")
+        self.sock = socket.create_connection((host, int(port)))
+        self.sock.sendall(f"GET /api/stream/mjpeg HTTP/1.1\r\nHost: {host}\r\n{header}\r\n\r\n".encode())
+        self.tail = b""
+
+    def _recv(self, timeout: float) -> bytes:
+        self.sock.settimeout(timeout)
+        data = self.sock.recv(65536)
+        self.tail = (self.tail + data)[-16:]
+        return data
+
+    def wait_frames(self, count: int = 2) -> None:
+        frames = 0
+        while frames < count:
+            data = self._recv(10)
+            assert data, "stream closed before any frame"
+            frames += data.count(b"--frame")
+
+    def seconds_to_end(self, since: float, wait: float = 6.0) -> float:
+        """Seconds from ``since`` to the end of the body, or inf if it went on for ``wait`` seconds."""
+        while time.monotonic() - since < wait:
+            try:
+                data = self._recv(0.2)
+            except TimeoutError:
+                continue
+            except ConnectionError:
+                return time.monotonic() - since
+            if not data or self.tail.endswith(b"\r\n0\r\n\r\n"):
+                return time.monotonic() - since
+        return float("inf")
+
+    def close(self) -> None:
+        self.sock.close()

@@ -10,7 +10,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.api.security_support import login_body, make_user, ready_admin
+from tests.api.security_support import Mjpeg, login_body, make_user, ready_admin
 from tests.conftest import RunningApp, start_app
 
 
@@ -147,3 +147,16 @@ def test_an_ended_session_stays_ended_across_a_restart_with_a_fixed_secret(
         assert response.status_code == 200
     finally:
         again.stop()
+
+
+def test_ending_a_session_ends_its_mjpeg_stream_within_a_second(kvm: RunningApp, admin: httpx.Client) -> None:
+    sam = login(kvm, "sam", "stream-tab")
+    own = next(s for s in sessions(sam) if s["current"])
+    stream = Mjpeg(kvm.url, f"Cookie: nano-kvm-token={sam.cookies.get('nano-kvm-token')}")
+    try:
+        stream.wait_frames()
+        started = time.monotonic()
+        assert admin.delete(f"/api/security/sessions/{own['id']}").json()["code"] == 0
+        assert stream.seconds_to_end(started) < 1.0
+    finally:
+        stream.close()

@@ -17,7 +17,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.api.security_support import login_body, make_user, ready_admin
+from tests.api.security_support import Mjpeg, login_body, make_user, ready_admin
 from tests.conftest import RunningApp, start_app
 
 
@@ -229,3 +229,20 @@ def test_curl_uses_and_loses_a_token(kvm: RunningApp, admin: httpx.Client) -> No
     assert call() == "200"
     assert admin.delete(f"/api/security/tokens/{created['info']['id']}").json()["code"] == 0  # type: ignore[index]
     assert call() == "401"
+
+
+def test_revocation_ends_the_tokens_mjpeg_stream_within_a_second(kvm: RunningApp, admin: httpx.Client) -> None:
+    created = create(admin, "camera", "viewer")
+    kept = create(admin, "other camera", "viewer")
+    stream = Mjpeg(kvm.url, f"Authorization: Bearer {created['token']}")
+    other = Mjpeg(kvm.url, f"Authorization: Bearer {kept['token']}")
+    try:
+        stream.wait_frames()
+        other.wait_frames()
+        started = time.monotonic()
+        assert admin.delete(f"/api/security/tokens/{created['info']['id']}").json()["code"] == 0  # type: ignore[index]
+        assert stream.seconds_to_end(started) < 1.0
+        other.wait_frames(1)  # another token of the same owner streams on
+    finally:
+        stream.close()
+        other.close()

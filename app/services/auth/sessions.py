@@ -58,6 +58,9 @@ class SessionInfo:
 
 _CACHE_LIMIT = 1024
 _TABLE_LIMIT = 4096
+# One account's logins beyond this end its own least recently seen one, so logging in over and
+# over cannot push other accounts' sessions out of the table.
+_PER_USER_LIMIT = 256
 # (username, tokenVersion, exp, sid, iat)
 _Verified = tuple[str, int, float, str, float]
 
@@ -94,14 +97,17 @@ class SessionManager:
             "iat": now,
             "sid": sid,
         }
+        started = time.time()
+        expires = now + self.lifetime
         self._register(
-            SessionInfo(
-                sid, account.username, account.token_version, client[:200], address, now, now, now + self.lifetime
-            )
+            SessionInfo(sid, account.username, account.token_version, client[:200], address, started, started, expires)
         )
         return jwt.encode(claims, self._secret, algorithm="HS256")
 
     def _register(self, info: SessionInfo) -> None:
+        own = [i for i in self._live.values() if i.username == info.username]
+        if len(own) >= _PER_USER_LIMIT:
+            self._end(min(own, key=lambda i: i.last_seen).sid)
         if len(self._live) >= _TABLE_LIMIT:
             self._prune()
             if len(self._live) >= _TABLE_LIMIT:  # still full of valid sessions: the oldest goes
