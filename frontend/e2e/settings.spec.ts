@@ -235,7 +235,7 @@ test('admin adds a viewer; the viewer sees no controls; role change, password re
   await expect(v.page.getByRole('button', { name: 'Power', exact: true })).toHaveCount(0);
   await openSettings(v.page);
   const tabs = v.page.getByRole('tab');
-  await expect(tabs).toHaveText(['Screen', 'Device', 'Keyboard & mouse', 'Your account']);
+  await expect(tabs).toHaveText(['Screen', 'Device', 'Keyboard & mouse', 'Your account', 'Security']);
   for (const name of ['Screen', 'Device', 'Keyboard & mouse']) {
     await v.page.getByRole('tab', { name }).click();
     await expect(panel(v.page).locator('section').first()).toBeVisible();
@@ -294,7 +294,7 @@ test('a user changes what users may; a refusal reads "not allowed"; Wake-on-LAN'
   const { context, page: up } = await loginElsewhere(browser, baseURL, USER);
   try {
     await openSettings(up);
-    await expect(up.getByRole('tab')).toHaveText(['Screen', 'Device', 'Keyboard & mouse', 'Wake-on-LAN', 'Your account']);
+    await expect(up.getByRole('tab')).toHaveText(['Screen', 'Device', 'Keyboard & mouse', 'Wake-on-LAN', 'Your account', 'Security']);
     const p = panel(up);
     await expect(p.getByLabel('Quality')).toBeEnabled();
     await expect(p.getByRole('switch', { name: 'Capture' })).toHaveCount(0); // HDMI on/off is admin's

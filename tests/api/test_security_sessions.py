@@ -160,3 +160,20 @@ def test_ending_a_session_ends_its_mjpeg_stream_within_a_second(kvm: RunningApp,
         assert stream.seconds_to_end(started) < 1.0
     finally:
         stream.close()
+
+
+def test_with_authentication_off_the_security_routes_say_so(tmp_path_factory: pytest.TempPathFactory) -> None:
+    app = start_app(tmp_path_factory.mktemp("auth-off"), {"authentication": "disable"})
+    try:
+        client = app.client()
+        for method, path in (
+            ("GET", "/api/security/sessions"),
+            ("GET", "/api/security/tokens"),
+            ("POST", "/api/security/tokens"),
+            ("POST", "/api/security/totp/enrol"),
+        ):
+            answer = client.request(method, path, json={"name": "x"} if method == "POST" else None).json()
+            assert answer == {"code": -5, "msg": "authentication is disabled", "data": None}, (method, path)
+        assert client.get("/api/security/audit").json()["code"] == 0  # admins (everyone, here) read it
+    finally:
+        app.stop()
