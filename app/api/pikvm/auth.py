@@ -103,6 +103,7 @@ def check_account(services: Any, username: str, password: str) -> Account | None
     ``split_second_factor``, it strips and checks the code before the password is compared."""
     store = services.auth.store
     account: Account | None = store.cached(username)
+    sent = password
     second = getattr(services.auth, "split_second_factor", None)
     if second is not None and account is not None:
         password_only = second(account, password)
@@ -113,7 +114,9 @@ def check_account(services: Any, username: str, password: str) -> Account | None
     if found is None:
         # store.authenticate already spent a bcrypt round on unknown users too.
         return None
-    _remember(found, password)
+    # What the client sent (with its TOTP code): kvmd's clients repeat the same header on every
+    # request, and a code is accepted once, so the repeats must be recognised here.
+    _remember(found, sent)
     return found
 
 

@@ -115,6 +115,21 @@ class AuthService:
         except (CodeRequired, CodeInvalid):
             return None
 
+    def split_second_factor(self, account: Account, password: str) -> str | None:
+        """kvmd's clients append the TOTP code to the password (blocking: bcrypt). Without TOTP the
+        password as it is; with it, the password without its code when both are right (the code is
+        consumed), else None. The password is checked first, so a stranger cannot use up codes."""
+        try:
+            if not self.totp.enabled(account.username):
+                return password
+            if len(password) <= DIGITS or not password[-DIGITS:].isdigit():
+                return None
+            if self.store.authenticate(account.username, password[:-DIGITS]) is None:
+                return None
+            return password[:-DIGITS] if self.totp.verify(account.username, password[-DIGITS:]) else None
+        except (StoreError, TotpError):
+            return None
+
     def authenticate_bearer(self, bearer: str, address: str = "") -> Session | None:
         """An API token (``nkt_...``) or a login's own token sent as ``Authorization: Bearer``."""
         if bearer.startswith("nkt_"):
