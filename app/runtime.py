@@ -126,8 +126,8 @@ class Services:
 
 
 def build_services(config: Config, root_path: Path, config_path: Path | None = None) -> Services:
-    """``config_path``: the server.yaml the app was started with (``POST /api/vm/tls`` edits it); None =
-    the device's own ``/etc/kvm/server.yaml`` under the root, as on a board."""
+    """``config_path``: the server.yaml the app was started with (on a board ``POST /api/vm/tls`` edits it;
+    the sim board and None: the device's own ``/etc/kvm/server.yaml`` under the root)."""
     root = DeviceRoot(root_path)
     board = build_board(config, root)
     bus = EventBus()
@@ -141,7 +141,8 @@ def build_services(config: Config, root_path: Path, config_path: Path | None = N
     runner = board.runner
     paster = Paster(hid, config.hid.paste_delay_ms)
     live = LiveConnections(auth.sessions)
-    tls = Tls(root, config_path)
+    # The sim board edits its device root's server.yaml, never the checkout's it was started with.
+    tls = Tls(root, None if config.board == "sim" else config_path)
     power = PowerService(board.atx, config.gpio.max_press_ms)
     return Services(
         config=config,

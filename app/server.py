@@ -19,6 +19,7 @@ from app.api.download import DownloadController
 from app.api.envelope import EXCEPTION_HANDLERS
 from app.api.frontend import FRONTEND_DIST, frontend_router
 from app.api.h264 import h264_direct, h264_webrtc
+from app.api.gin_wire import gin_wire
 from app.api.hid import HidController, JigglerController
 from app.api.network import NetworkController
 from app.api.openapi import openapi_config
@@ -105,6 +106,8 @@ def create_app(config: Config, root: Path, frontend: Path = FRONTEND_DIST, confi
     )
     app.state.services = services
     check_routes(app)
+    # Before Litestar's routing (its middleware runs after it): gin's slash redirects and JSON bytes.
+    app.asgi_handler = gin_wire(app.asgi_handler, app.asgi_router.handle_routing)
     # PiKVM's kvmd API on the same listener: its own paths, and the four shared ones on a kvmd signal.
     app.asgi_handler = kvmd_dispatch(app.asgi_handler, create_kvmd_app(services))
     return app

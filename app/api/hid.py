@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import msgspec
-from litestar import Controller, Response
-from litestar.status_codes import HTTP_301_MOVED_PERMANENTLY, HTTP_307_TEMPORARY_REDIRECT
+from litestar import Controller
 
 from app.api.envelope import Envelope, ok, parse_body
 from app.api.routing import Req, delete, get, post, services
@@ -128,28 +127,17 @@ class HidController(Controller):
         return ok()
 
 
-def _slash(request: Req) -> bool:
-    """Whether the client asked for the trailing-slash form (Litestar routes both alike)."""
-    raw = request.scope.get("raw_path") or request.scope["path"].encode()
-    return bytes(raw).split(b"?")[0].endswith(b"/")
-
-
 class JigglerController(Controller):
     path = "/api/vm"
 
-    @get(["/mouse-jiggler", "/mouse-jiggler/"], role=Role.ADMIN)
-    async def jiggler(self, request: Req) -> Response[Envelope[JigglerState]] | Response[None]:
-        if _slash(request):  # gin redirects the slash form of a GET
-            return Response(None, status_code=HTTP_301_MOVED_PERMANENTLY, headers={"location": "/api/vm/mouse-jiggler"})
+    @get("/mouse-jiggler", role=Role.ADMIN)
+    async def jiggler(self, request: Req) -> Envelope[JigglerState]:
         enabled, mode = services(request).jiggler.state()
-        return Response(ok(JigglerState(enabled, mode)))
+        return ok(JigglerState(enabled, mode))
 
-    @post(["/mouse-jiggler", "/mouse-jiggler/"], role=Role.ADMIN, body=JigglerState)
-    async def set_jiggler(self, request: Req) -> Response[Envelope[None]] | Response[None]:
-        if not _slash(request):  # only the slash form is NanoKVM's POST route
-            return Response(
-                None, status_code=HTTP_307_TEMPORARY_REDIRECT, headers={"location": "/api/vm/mouse-jiggler/"}
-            )
+    # NanoKVM's POST route is /api/vm/mouse-jiggler/ (gin_wire redirects the bare form to it).
+    @post("/mouse-jiggler", role=Role.ADMIN, body=JigglerState)
+    async def set_jiggler(self, request: Req) -> Envelope[None]:
         body = await parse_body(request, JigglerState)
         services(request).jiggler.set(body.enabled, body.mode)
-        return Response(ok(None))
+        return ok(None)

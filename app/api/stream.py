@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 from typing import Annotated
 
 import msgspec
@@ -24,6 +23,7 @@ from app.services.auth.accounts import Role
 from app.services.auth.live import SessionEnded
 from app.services.video.capture import DETECT_INTERVAL, Capture
 from app.services.video.pacing import TcpPacer
+from app.timefmt import rfc1123_local
 
 # How many bytes may still be on the way to a viewer when the next frame is sent.
 IN_FLIGHT_SLACK = 16 * 1024
@@ -48,7 +48,7 @@ def _headers() -> list[tuple[bytes, bytes]]:
         (b"cache-control", b"no-cache"),
         (b"connection", b"keep-alive"),
         (b"pragma", b"no-cache"),
-        (b"x-server-date", email.utils.formatdate(localtime=True).encode()),
+        (b"x-server-date", rfc1123_local().encode()),
     ]
 
 

@@ -71,8 +71,8 @@ def test_memory_limit(kvm: RunningApp) -> None:
 
 def test_tls(kvm: RunningApp) -> None:
     admin = kvm.login()
-    # The server.yaml the app was started with is the one edited (/etc/kvm/server.yaml on a board).
-    config = kvm.root.parent / "server.yaml"
+    # The sim board edits its device root's /etc/kvm/server.yaml (a board: the one it was started with).
+    config = kvm.path("/etc/kvm/server.yaml")
     crt, key = kvm.path("/etc/kvm/server.crt"), kvm.path("/etc/kvm/server.key")
     enabled = answer(admin.post("/api/vm/tls", json={"enabled": True}))
     assert enabled["code"] == 0 and "restart" in str(enabled["msg"])
@@ -101,7 +101,7 @@ def test_tls(kvm: RunningApp) -> None:
 
 def test_tls_keeps_comments_of_an_existing_config(kvm: RunningApp) -> None:
     admin = kvm.login()
-    config = kvm.root.parent / "server.yaml"
+    config = kvm.path("/etc/kvm/server.yaml")
     config.write_text("# mine\nproto: http  # scheme\nport:\n    http: 80\n    https: 443\nlogger:\n    level: info\n")
     assert answer(admin.post("/api/vm/tls", json={"enabled": True}))["code"] == 0
     text = config.read_text()
