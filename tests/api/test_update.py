@@ -210,8 +210,15 @@ def test_no_update_server_means_no_connection(app_factory: Callable[..., Running
         "msg": "failed to query latest version",
         "data": None,
     }
-    assert admin.get("/api/application/update-server").json()["data"] == {"enabled": False, "url": ""}
+    # NanoKVM's answer on a fresh device (its page reads anything else as a custom server), shown only:
+    # nothing was fetched above, and an update is refused.
+    upstream = {"enabled": False, "url": "https://cdn.sipeed.com/nanokvm"}
+    assert admin.get("/api/application/update-server").json()["data"] == upstream
     assert answer(admin.post("/api/application/update"))[0] == -1
+    saved = admin.post("/api/application/update-server", json={"enabled": False, "url": ""})
+    assert saved.json() == {"code": 0, "msg": "success", "data": upstream}
+    assert admin.get("/api/application/update-server").json()["data"] == upstream
+    assert answer(admin.get("/api/application/version"))[0] == -1
 
 
 def test_admin_only(board: RunningApp) -> None:

@@ -311,14 +311,15 @@ class Transfers:
         chunks: AsyncIterator[bytes],
     ) -> None:
         """Stream a multipart upload to /data/<filename>; disk work runs in worker threads."""
-        if sha256sum is not None and not SHA256.match(sha256sum.strip()):
+        sha256sum = (sha256sum or "").strip() or None  # NanoKVM's page always sends the header, empty = none
+        if sha256sum is not None and not SHA256.match(sha256sum):
             raise InvalidArgument("invalid sha256sum")
         boundary = boundary_of(content_type)
         if boundary is None:
             raise InvalidArgument("invalid multipart data")
         self._acquire("upload")
         self._cancel.clear()
-        upload = _Upload(sha256sum.strip() if sha256sum else None)
+        upload = _Upload(sha256sum)
         try:
             self._begin("upload", "", content_length)
             await self._receive(MultipartParser(boundary), chunks, upload)

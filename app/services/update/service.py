@@ -40,6 +40,9 @@ VERSION_FILE = "/kvmapp/version"
 DEFAULT_VERSION = "1.0.0"
 PREVIEW_FLAG = "/etc/kvm/preview_updates"
 SERVER_FILE = "/etc/kvm/application-update.json"
+# What NanoKVM answers when no server is set; shown only (its page reads any other URL as a custom
+# server and disables preview updates): nothing is fetched from it unless update.url names it.
+UPSTREAM_URL = "https://cdn.sipeed.com/nanokvm"
 APP_DIR = "/kvmapp"
 OLD_DIR = "/root/old"
 WORKSPACE = "/root/.kvmcache"
@@ -145,9 +148,12 @@ class UpdateService:
     def server(self) -> UpdateServer:
         try:
             saved = msgspec.json.decode(self.root(SERVER_FILE).read_bytes(), type=UpdateServer)
-            return UpdateServer(saved.enabled, valid_server_url(saved.url) if saved.url else "")
+            return UpdateServer(saved.enabled, valid_server_url(saved.url) if saved.url else self._shown_default())
         except (OSError, msgspec.DecodeError, msgspec.ValidationError, ValueError):
-            return UpdateServer(False, self.default_url)
+            return UpdateServer(False, self._shown_default())
+
+    def _shown_default(self) -> str:
+        return self.default_url or UPSTREAM_URL
 
     def set_server(self, enabled: bool, url: str) -> UpdateServer:
         clean = valid_server_url(url) if url.strip() else ""  # InvalidArgument -2 with the reason
@@ -158,7 +164,7 @@ class UpdateService:
             atomic_write(self.root(SERVER_FILE), msgspec.json.encode(settings), 0o600)  # may hold credentials
         except OSError:
             raise Failed("failed to save the update server", code=-3) from None
-        return settings
+        return UpdateServer(enabled, clean or self._shown_default())
 
     def base_url(self) -> str:
         """Where latest.json and the bundles are: the admin's server, else server.yaml's (its /preview
