@@ -18,8 +18,8 @@ from app.api.board_settings import BoardSettingsController
 from app.api.download import DownloadController
 from app.api.envelope import EXCEPTION_HANDLERS
 from app.api.frontend import FRONTEND_DIST, frontend_router
-from app.api.h264 import h264_direct, h264_webrtc
 from app.api.gin_wire import gin_wire
+from app.api.h264 import h264_direct, h264_webrtc
 from app.api.hid import HidController, JigglerController
 from app.api.network import NetworkController
 from app.api.openapi import openapi_config
