@@ -17,6 +17,7 @@ from app.board.system import CommandRunner
 from app.board.video.h264 import EncoderKind
 from app.config import Config
 from app.paths import DeviceRoot
+from app.services.ai.service import AiControl
 from app.services.audit import AuditLog
 from app.services.auth.accounts import AccountStore
 from app.services.auth.live import LiveConnections
@@ -35,6 +36,8 @@ from app.services.network.dns import DnsService
 from app.services.network.wifi import WifiService
 from app.services.network.wol import WakeOnLan
 from app.services.power import PowerService
+from app.services.system.input_region import InputRegions
+from app.services.system.internal_token import InternalToken
 from app.services.system.scripts import Scripts
 from app.services.system.settings import DeviceSettings
 from app.services.system.swap import Swap
@@ -94,6 +97,9 @@ class Services:
     vnc: VncService
     kvmd: KvmdState
     audit: AuditLog
+    input_regions: InputRegions
+    internal_token: InternalToken
+    ai: AiControl
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -101,11 +107,13 @@ class Services:
         self.bus.bind(asyncio.get_running_loop())
         self.board.start()
         self.hid.start()
+        self.internal_token.ensure()
         refresher = asyncio.create_task(self._refresh_accounts())
         jiggler = asyncio.create_task(self.jiggler.run())
         await self.vnc.start()
         try:
-            yield
+            async with self.ai.running():
+                yield
         finally:
             await self.vnc.stop()
             refresher.cancel()
@@ -141,9 +149,9 @@ def build_services(config: Config, root_path: Path, config_path: Path | None = N
     runner = board.runner
     paster = Paster(hid, config.hid.paste_delay_ms)
     live = LiveConnections(auth.sessions)
+    power = PowerService(board.atx, config.gpio.max_press_ms)
     # The sim board edits its device root's server.yaml, never the checkout's it was started with.
     tls = Tls(root, None if config.board == "sim" else config_path)
-    power = PowerService(board.atx, config.gpio.max_press_ms)
     return Services(
         config=config,
         root=root,
@@ -181,6 +189,9 @@ def build_services(config: Config, root_path: Path, config_path: Path | None = N
         vnc=VncService(config, root, auth, capture, hid, paster, live, tls),
         kvmd=KvmdState.create(hid, power),
         audit=AuditLog(root("/etc/kvm/audit.jsonl")),
+        input_regions=InputRegions(root),
+        internal_token=InternalToken(root),
+        ai=AiControl(root, hid, paster, capture, power, images),
     )
 
 

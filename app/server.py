@@ -11,6 +11,7 @@ from litestar.config.cors import CORSConfig
 
 from app import loopguard
 from app.api.access import authorize, check_routes
+from app.api.ai import AiController, mcp_endpoint
 from app.api.application import ApplicationController
 from app.api.audit import audit_middleware
 from app.api.auth import AuthController
@@ -21,8 +22,11 @@ from app.api.frontend import FRONTEND_DIST, frontend_router
 from app.api.gin_wire import gin_wire
 from app.api.h264 import h264_direct, h264_webrtc
 from app.api.hid import HidController, JigglerController
+from app.api.input_region import InputRegionController
+from app.api.internal import InternalController
 from app.api.network import NetworkController
 from app.api.openapi import openapi_config
+from app.api.picoclaw import PicoclawController
 from app.api.pikvm.app import create_kvmd_app
 from app.api.pikvm.dispatch import kvmd_dispatch
 from app.api.screen import ScreenController
@@ -84,6 +88,11 @@ def create_app(config: Config, root: Path, frontend: Path = FRONTEND_DIST, confi
         input_channel,
         terminal,
         VncController,
+        InputRegionController,
+        InternalController,
+        AiController,
+        mcp_endpoint,
+        PicoclawController,
         vnc_socket,
     ]
     if services.sim_input is not None:

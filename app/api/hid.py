@@ -62,6 +62,7 @@ class HidController(Controller):
     @post("/paste", role=Role.USER, body=PasteRequest)
     async def paste(self, request: Req) -> Envelope[None]:
         body = await parse_body(request, PasteRequest)
+        services(request).hid.note_manual()  # a person's paste goes before an agent's input
         await services(request).paster.paste(body.content, body.langue)
         return ok()
 

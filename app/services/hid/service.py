@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import msgspec
 
@@ -35,6 +35,7 @@ class HidService:
         self._leds: int | None = None
         self._leds_at: int | None = None
         self.last_input = time.monotonic()  # the mouse jiggler waits for 15 s without input
+        self.manual_listeners: list[Callable[[], None]] = []
 
     @property
     def writers(self) -> tuple[HidWriter, HidWriter, HidWriter]:
@@ -52,16 +53,27 @@ class HidService:
 
     # --- input -----------------------------------------------------------------------------
 
-    def send_keyboard(self, report: bytes) -> None:
+    def note_manual(self) -> None:
+        """A person's input (not the MCP server's): listeners (the AI input arbiter) hear of it."""
+        for listener in self.manual_listeners:
+            listener()
+
+    def send_keyboard(self, report: bytes, manual: bool = True) -> None:
         self.last_input = time.monotonic()
+        if manual:
+            self.note_manual()
         self.keyboard.submit(report, critical=not reports.held(report))
 
-    def send_mouse(self, report: bytes) -> None:
+    def send_mouse(self, report: bytes, manual: bool = True) -> None:
         self.last_input = time.monotonic()
+        if manual:
+            self.note_manual()
         self.mouse.submit(report, critical=not reports.held(report))
 
-    def send_touchpad(self, report: bytes) -> None:
+    def send_touchpad(self, report: bytes, manual: bool = True) -> None:
         self.last_input = time.monotonic()
+        if manual:
+            self.note_manual()
         self.touchpad.submit(report, critical=not reports.held(report))
 
     def reset(self) -> None:
