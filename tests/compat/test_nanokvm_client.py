@@ -58,3 +58,31 @@ def test_home_assistant_login_and_power(kvm: RunningApp, client_version: str) ->
     assert pc["text"] == "Hello from HA 42"
     assert abs(pc["pointer"]["x"] - 16384) <= 2 and abs(pc["pointer"]["y"] - 8192) <= 2
     assert pc["clicks"] == 1 and pc["buttons"] == 0
+
+
+def test_newer_calls_of_1_4_1(kvm: RunningApp) -> None:
+    python = CLIENTS / "1.4.1" / "bin" / "python"
+    if not python.exists():
+        pytest.fail(f"{python} missing: run `task test` (it creates the client venvs)")
+    out = subprocess.run(
+        [str(python), str(Path(__file__).with_name("drive_nanokvm_ai.py")), f"{kvm.url}/api/"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout)
+    assert seen == {
+        "region": seen["region"],
+        "region_after": [seen["region_after"][0], 60, 960],
+        "resolution": [1920, 1080],
+        "ai": seen["ai"],
+        "mcp": [True, True, seen["mcp"][2]],
+        "mcp_read": "",
+        "regenerated": True,
+        "mode_off": seen["mode_off"],
+    }
+    assert seen["region"].lower().endswith("off") and seen["region_after"][0].lower().endswith("manual")
+    assert seen["ai"].lower().endswith("off") and seen["mcp"][2].lower().endswith("mcp")
+    assert seen["mode_off"].lower().endswith("off")
