@@ -7,7 +7,7 @@ from litestar import Controller
 
 from app.api.envelope import Envelope, ok, parse_body
 from app.api.routing import Req, get, post, services
-from app.errors import ApiError
+from app.errors import Unavailable
 from app.services.auth.accounts import Role
 from app.services.system.input_region import InputRegion, InputRegions, InputRegionUpdate
 from app.services.video.snapshot import take
@@ -38,5 +38,5 @@ class InputRegionController(Controller):
         try:
             shot = await take(services(request).capture, wait=3.0)
         except TimeoutError:
-            raise ApiError(-1, "failed to read input resolution") from None
+            raise Unavailable("failed to read input resolution") from None
         return ok(InputResolution(shot.width, shot.height))

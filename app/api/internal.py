@@ -12,7 +12,7 @@ from litestar.exceptions import NotAuthorizedException
 
 from app.api.envelope import Envelope, ok
 from app.api.routing import Req, post, services
-from app.errors import ApiError
+from app.errors import Failed
 from app.services.auth.accounts import Role
 
 
@@ -37,5 +37,5 @@ class InternalController(Controller):
         try:
             svc.hid.reset()
         except OSError as err:
-            raise ApiError(-1, f"failed to recover usb: {err}") from None
+            raise Failed(f"failed to recover usb: {err}") from None
         return ok()

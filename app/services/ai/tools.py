@@ -17,7 +17,7 @@ from mcp.server.mcpserver import Context, Image, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
-from app.errors import ApiError
+from app.errors import DomainError
 from app.services.ai import keycodes
 from app.services.ai.arbiter import InputArbiter, Preempted
 from app.services.ai.keys import McpKeys
@@ -241,7 +241,7 @@ def build_server(dev: Devices) -> MCPServer:
         _need(ctx, mcp_keys, Role.VIEWER, "read the power state")
         try:
             pwr, hdd = await asyncio.to_thread(dev.power.leds)
-        except ApiError as err:
+        except DomainError as err:
             raise ToolError(err.msg) from None
         return {"power": pwr, "hdd": hdd}
 
@@ -254,7 +254,7 @@ def build_server(dev: Devices) -> MCPServer:
         _need(ctx, mcp_keys, Role.USER, "press power buttons")
         try:
             await dev.power.press(button, durationMs)
-        except ApiError as err:
+        except DomainError as err:
             raise ToolError(err.msg) from None
         return {"ok": True}
 
@@ -270,7 +270,7 @@ def build_server(dev: Devices) -> MCPServer:
         _need(ctx, mcp_keys, Role.ADMIN, "mount images")
         try:
             await asyncio.to_thread(dev.images.mount, file, cdrom)
-        except ApiError as err:
+        except DomainError as err:
             raise ToolError(err.msg) from None
         return {"ok": True}
 

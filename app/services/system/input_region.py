@@ -8,7 +8,7 @@ from typing import Literal
 
 import msgspec
 
-from app.errors import ApiError
+from app.errors import Failed, InvalidArgument
 from app.paths import DeviceRoot, atomic_write
 
 FILE = "/etc/kvm/input-region.json"
@@ -88,7 +88,7 @@ class InputRegions:
         except FileNotFoundError:
             return InputRegion()
         except OSError:
-            raise ApiError(-1, "failed to read input region") from None
+            raise Failed("failed to read input region") from None
         except (msgspec.DecodeError, msgspec.ValidationError):
             return InputRegion()
 
@@ -99,10 +99,10 @@ class InputRegions:
             geometry = (update.frame_width, update.frame_height, update.left, update.top, update.width, update.height)
             if update.mode == "manual" and any(value is not None for value in geometry):
                 if any(value is None for value in geometry):
-                    raise ApiError(-1, "invalid input region")
+                    raise InvalidArgument("invalid input region")
                 manual = Region(*(int(v or 0) for v in geometry))
                 if not _region_ok(manual):
-                    raise ApiError(-1, "invalid input region")
+                    raise InvalidArgument("invalid input region")
                 region.frame_width, region.frame_height = manual.frame_width, manual.frame_height
                 region.left, region.top, region.width, region.height = (
                     manual.left,
@@ -113,19 +113,19 @@ class InputRegions:
             if update.resolutions is not None:
                 sizes = update.resolutions
                 if any(r.width <= 0 or r.height <= 0 for r in sizes) or len(set(sizes)) != len(sizes):
-                    raise ApiError(-1, "invalid original resolutions")
+                    raise InvalidArgument("invalid original resolutions")
                 region.resolutions = sizes
             if update.selected_resolution is not None:
                 region.selected_resolution = update.selected_resolution
             if region.selected_resolution and region.selected_resolution not in map(_key, region.resolutions):
-                raise ApiError(-1, "invalid selected resolution")
+                raise InvalidArgument("invalid selected resolution")
             if update.regions is not None:
                 if not all(map(_region_ok, update.regions)):
-                    raise ApiError(-1, "invalid input region")
+                    raise InvalidArgument("invalid input region")
                 region.regions = update.regions
             if update.selected_region is not None:
                 region.selected_region = update.selected_region
             try:
                 atomic_write(self.path, msgspec.json.encode(region))
             except OSError:
-                raise ApiError(-2, "failed to save input region") from None
+                raise Failed("failed to save input region", code=-2) from None
