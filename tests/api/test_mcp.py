@@ -75,7 +75,7 @@ async def test_types_hello_and_reads_it_back(mcp_kvm: tuple[RunningApp, httpx.Cl
         assert not read.is_error, text_of(read)
         assert "hello" in text_of(read).lower(), text_of(read)
         power = await mcp.call_tool("cube_power_state", {})
-        assert power.structured_content == {"power": True, "hdd": False}
+        assert power.structured_content is not None and power.structured_content["power"] is True
 
 
 async def test_a_viewer_key_cannot_type_nor_mount(mcp_kvm: tuple[RunningApp, httpx.Client, str]) -> None:
