@@ -16,6 +16,7 @@ from app.api.application import ApplicationController
 from app.api.audit import audit_middleware
 from app.api.auth import AuthController
 from app.api.board_settings import BoardSettingsController
+from app.api.crosssite import refuse_cross_site
 from app.api.download import DownloadController
 from app.api.envelope import EXCEPTION_HANDLERS
 from app.api.frontend import FRONTEND_DIST, frontend_router
@@ -42,6 +43,7 @@ from app.api.virtual import VirtualController
 from app.api.vm import VmController
 from app.api.vnc import VncController, vnc_socket
 from app.api.ws import input_channel
+from app.api.wslimit import cap_websocket_messages
 from app.config import Config
 from app.loopguard import LoopGuard
 from app.runtime import build_services
@@ -104,7 +106,7 @@ def create_app(config: Config, root: Path, frontend: Path = FRONTEND_DIST, confi
     app = Litestar(
         route_handlers=handlers,  # type: ignore[arg-type]
         guards=[authorize],
-        middleware=[audit_middleware],
+        middleware=[audit_middleware, refuse_cross_site, cap_websocket_messages],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(),
         request_max_body_size=MAX_BODY_BYTES,

@@ -86,6 +86,15 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
 }
 
 
+class WrongBodyType(InvalidInput):
+    """The body came as a type NanoKVM's clients never send (the reason is always shown)."""
+
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+# How NanoKVM's clients send a body: JSON (its web page, the nanokvm client, curl -H), or a form (curl -d).
+BODY_TYPES = ("application/json", *FORM_TYPES)
+
+
 async def read_body(request: Request[Any, Any, Any], struct: type[S]) -> S:
     """Parse the body as gin's ShouldBind would: JSON or form, keys case-insensitive.
 
@@ -96,10 +105,10 @@ async def read_body(request: Request[Any, Any, Any], struct: type[S]) -> S:
     except HTTPException as exc:  # over the size limit
         raise InvalidInput(str(exc.detail).lower()) from None
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type in (
-        "application/x-www-form-urlencoded",
-        "multipart/form-data",
-    ) and not body.lstrip().startswith(b"{"):
+    if body.strip() and content_type not in BODY_TYPES:
+        # text/plain and friends are what another site's page can send without asking (CORS "simple").
+        raise WrongBodyType("send the body as application/json (or a form)")
+    if content_type in FORM_TYPES and not body.lstrip().startswith(b"{"):
         # curl scripts send JSON with curl's default form content type; gin would fail them.
         form = await request.form()
         return convert(dict(form.items()), struct, strict=False)
@@ -124,4 +133,5 @@ async def parse_body(
     try:
         return await read_body(request, struct)
     except InvalidInput as err:
-        raise ApiError(code, f"{message}: {err}" if detail else message) from None
+        shown = detail or isinstance(err, WrongBodyType)
+        raise ApiError(code, f"{message}: {err}" if shown else message) from None

@@ -11,13 +11,13 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine
 from typing import Any
-from urllib.parse import urlsplit
 
 import msgspec
 from litestar import WebSocket, websocket
 from litestar.exceptions import PermissionDeniedException
 
 from app.api.access import current_session, held
+from app.api.crosssite import request_scheme, same_origin
 from app.api.routing import services as app_services
 from app.services.auth.accounts import Role
 from app.services.auth.live import SessionEnded
@@ -29,22 +29,12 @@ Socket = WebSocket[Any, Any, Any]
 REVOKED = (4401, "session expired or revoked")
 
 
-def _host_port(netloc: str, scheme: str) -> tuple[str, int]:
-    parts = urlsplit(f"//{netloc}")
-    default = 443 if scheme in ("https", "wss") else 80
-    return (parts.hostname or "").lower(), parts.port or default
-
-
 def origin_allowed(socket: Socket) -> bool:
     origin = socket.headers.get("origin")
     if not origin:
         return True  # not a browser: nothing to forge
-    scheme = socket.headers.get("x-forwarded-proto", "").split(",")[0].strip() or socket.url.scheme
-    parsed = urlsplit(origin)
-    try:
-        return _host_port(parsed.netloc, parsed.scheme) == _host_port(socket.headers.get("host", ""), scheme)
-    except ValueError:
-        return False
+    scheme = request_scheme(socket.headers.get("x-forwarded-proto"), socket.url.scheme)
+    return same_origin(origin, socket.headers.get("host", ""), scheme)
 
 
 def message(event: Event) -> str:
