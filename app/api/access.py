@@ -17,6 +17,7 @@ from litestar.exceptions import NotAuthorizedException, NotFoundException, Permi
 from litestar.handlers import BaseRouteHandler
 
 from app.api.routing import services as app_services
+from app.api.wsdeny import UNAUTHORIZED
 from app.services.auth.accounts import Role
 from app.services.auth.service import AuthService
 from app.services.auth.sessions import Session
@@ -79,10 +80,30 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
         return
     session = session_of(connection)
     if session is None:
+        connection.scope[UNAUTHORIZED] = True  # type: ignore[literal-required]  # a WebSocket answers 401 too
         raise NotAuthorizedException()
     if session.role < role:
         raise PermissionDeniedException()
+    if not handler.opt.get("before_password_change") and _must_change_password(connection, session):
+        raise PasswordChangeRequired()
     connection.state.session = session
+
+
+class PasswordChangeRequired(PermissionDeniedException):
+    """The account still has its default password: only login, its account and the change are open."""
+
+    MESSAGE = (
+        "password change required: this account still has the default password; change it first with "
+        "POST /api/auth/password {currentPassword, password} (then log in again)"
+    )
+
+
+def _must_change_password(connection: ASGIConnection[Any, Any, Any, Any], session: Session) -> bool:
+    auth = connection.app.state.services.auth
+    if not auth.enabled:
+        return False
+    account = auth.store.cached(session.username)
+    return account is not None and account.must_change_password
 
 
 def current_session(connection: ASGIConnection[Any, Any, Any, Any]) -> Session:

@@ -108,7 +108,7 @@ class AuthController(Controller):
         # Cookie for the web page and nanokvm >= 1.4; the body token for curl scripts and nanokvm 1.2.
         return Response(ok(TokenData(token)), cookies=[_cookie(request, token, auth.sessions.lifetime)])
 
-    @get("/account", role=Role.VIEWER)
+    @get("/account", role=Role.VIEWER, before_password_change=True)
     async def account(self, request: Req) -> Envelope[AccountData]:
         session = current_session(request)
         if not services(request).auth.enabled:
@@ -116,7 +116,7 @@ class AuthController(Controller):
         account = services(request).auth.account(session)
         return ok(AccountData(account.username, account.role))
 
-    @get("/password", role=Role.VIEWER)
+    @get("/password", role=Role.VIEWER, before_password_change=True)
     async def password_state(self, request: Req) -> Envelope[PasswordState]:
         auth = services(request).auth
         if not auth.enabled:
@@ -129,7 +129,7 @@ class AuthController(Controller):
             raise ApiError(-1, "invalid session")
         return ok(PasswordState(not account.must_change_password))
 
-    @post("/password", role=Role.VIEWER, body=ChangePasswordRequest)
+    @post("/password", role=Role.VIEWER, body=ChangePasswordRequest, before_password_change=True)
     async def change_password(self, request: Req) -> Response[Envelope[None]]:
         body = await parse_body(request, ChangePasswordRequest, message="invalid parameters", detail=False)
         auth = services(request).auth
@@ -138,7 +138,7 @@ class AuthController(Controller):
         await auth.change_own_password(current_session(request), body.current_password, body.password)
         return Response(ok(), cookies=[_cookie(request, "", 0)])
 
-    @post("/logout", role=Role.VIEWER)
+    @post("/logout", role=Role.VIEWER, before_password_change=True)
     async def logout(self, request: Req) -> Response[Envelope[None]]:
         services(request).auth.logout(current_session(request))
         return Response(ok(), cookies=[_cookie(request, "", 0)])

@@ -21,6 +21,7 @@ from litestar.exceptions import (
 from litestar.status_codes import HTTP_405_METHOD_NOT_ALLOWED
 from litestar.types import ExceptionHandlersMap
 
+from app.api.access import PasswordChangeRequired
 from app.errors import ApiError, DomainError
 from app.validation import InvalidInput, convert
 
@@ -52,7 +53,9 @@ def _unauthorized(_: Request[Any, Any, Any], __: Exception) -> Response[bytes]:
     return Response(b'"unauthorized"', status_code=401, media_type=_JSON_MEDIA)
 
 
-def _forbidden(_: Request[Any, Any, Any], __: Exception) -> Response[bytes]:
+def _forbidden(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if isinstance(exc, PasswordChangeRequired):  # say what to do, in the envelope clients show
+        return Response(Envelope(-1, exc.MESSAGE, None), status_code=403, media_type=_JSON_MEDIA)
     return Response(b'"forbidden"', status_code=403, media_type=_JSON_MEDIA)
 
 

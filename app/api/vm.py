@@ -29,11 +29,11 @@ class GpioState(msgspec.Struct):
 class VmController(Controller):
     path = "/api/vm"
 
-    @get("/info", role=Role.VIEWER)
+    @get("/info", role=Role.VIEWER, before_password_change=True)  # clients read it to log in
     async def info(self, request: Req) -> Envelope[DeviceInfo]:
         return ok(services(request).device.info())
 
-    @get("/hardware", role=Role.VIEWER)
+    @get("/hardware", role=Role.VIEWER, before_password_change=True)
     async def hardware(self, request: Req) -> Envelope[Hardware]:
         return ok(services(request).device.hardware_info())
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -92,7 +92,11 @@ def test_account_names_the_session_user_and_role(shared: RunningApp, sadmin: htt
     assert_unauthorized(shared.client().get("/api/auth/account"))
 
 
-def test_password_state_is_not_updated_until_the_default_password_changes(kvm: RunningApp, admin: httpx.Client) -> None:
+def test_password_state_is_not_updated_until_the_default_password_changes(
+    app_factory: Callable[..., RunningApp],
+) -> None:
+    kvm = app_factory(first_boot=True)
+    admin = kvm.login()
     assert envelope(admin.get("/api/auth/password")) == {"code": 0, "msg": "success", "data": {"isUpdated": False}}
     assert json.loads(kvm.path("/etc/kvm/pwd").read_text())["users"][0]["mustChangePassword"] is True
 

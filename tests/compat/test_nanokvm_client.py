@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,15 +12,17 @@ import pytest
 from tests.conftest import REPO, RunningApp
 
 CLIENTS = REPO / ".venv-clients"
+NEW_PASSWORD = "home-assistant-42"
 
 
 @pytest.mark.parametrize("client_version", ["1.4.1", "1.2.0"])
-def test_home_assistant_login_and_power(kvm: RunningApp, client_version: str) -> None:
+def test_home_assistant_login_and_power(app_factory: Callable[..., RunningApp], client_version: str) -> None:
+    kvm = app_factory(first_boot=True)  # as shipped: the default password must be changed first
     python = CLIENTS / client_version / "bin" / "python"
     if not python.exists():
         pytest.fail(f"{python} missing: run `task test` (it creates the client venvs)")
     out = subprocess.run(
-        [str(python), str(Path(__file__).with_name("drive_nanokvm.py")), f"{kvm.url}/api/", "admin"],
+        [str(python), str(Path(__file__).with_name("drive_nanokvm.py")), f"{kvm.url}/api/", NEW_PASSWORD],
         capture_output=True,
         text=True,
         timeout=120,
@@ -31,6 +34,7 @@ def test_home_assistant_login_and_power(kvm: RunningApp, client_version: str) ->
     assert seen == {
         "version": client_version,
         "wrong_password": "refused",
+        "before_change": seen["before_change"],
         "token": True,
         "info": {"application": "2.5.1", "image": "v1.4.2", "device_key": device_key},
         "ips": ["127.0.0.1"],
@@ -54,7 +58,8 @@ def test_home_assistant_login_and_power(kvm: RunningApp, client_version: str) ->
     # Logout revoked the session: the next call was refused, not answered.
     assert seen["after_logout"] != "answered"
     # What the simulated PC received from the library's paste and mouse calls.
-    pc = kvm.login().get("/api/sim/host").json()["data"]
+    assert seen["before_change"] != "answered"  # the default password allowed no GPIO read
+    pc = kvm.login("admin", NEW_PASSWORD).get("/api/sim/host").json()["data"]
     assert pc["text"] == "Hello from HA 42"
     assert abs(pc["pointer"]["x"] - 16384) <= 2 and abs(pc["pointer"]["y"] - 8192) <= 2
     assert pc["clicks"] == 1 and pc["buttons"] == 0

@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from app.services.auth.transport import encrypt
-from tests.conftest import free_port
+from tests.conftest import free_port, past_first_login
 from tests.packaging.conftest import Artifact
 
 PURE = ("litestar", "anyio", "sniffio", "multidict", "multipart", "yaml", "jwt", "periphery", "typing_extensions")
@@ -192,6 +192,7 @@ def served(pyz: Artifact, image_python: Path, tmp_path_factory: pytest.TempPathF
     directory = tmp_path_factory.mktemp("board")
     port = free_port()
     config = sim_config(directory, port)
+    past_first_login(directory / "root")  # these tests use the API, which the default password does not open
     log = directory / "app.log"
     url = f"http://127.0.0.1:{port}"
     started = time.monotonic()

@@ -28,6 +28,7 @@ from Crypto.PublicKey import ECC
 from app.services.auth.transport import encrypt
 from app.services.update import bundle
 from app.services.update.signing import sign_file
+from tests.conftest import past_first_login
 from tests.packaging.conftest import DIST, Artifact
 from tests.packaging.test_overlay_scripts import INIT, Board, alive, sim_config, wait_for
 
@@ -93,6 +94,7 @@ def board(tmp_path: Path, pyz: Artifact, image_python: Path) -> Iterator[Board]:
     """The image's layout under a temp root: its archive, its /kvmapp/version, the shipped config."""
     root = tmp_path / "root"
     (root / "etc/kvm").mkdir(parents=True)
+    past_first_login(root)  # the update routes are closed while the default password is unchanged
     (root / "usr/lib/kvm").mkdir(parents=True)
     (root / "usr/lib/kvm/nanokvm-py.pyz").write_bytes(pyz.path.read_bytes())
     (root / "kvmapp").mkdir()

@@ -4,7 +4,8 @@
 ATX lines (``kvm-atx:<line name>``, see conftest's ``atx``) plus ``extra_config`` (more top-level
 YAML: ``video:``, ``authentication:``...), starts the app from the checkout and waits until it
 answers HTTP. ``app.request()`` / ``app.ok()`` / ``app.call()`` talk JSON to it over loopback,
-``app.login()`` logs in as admin/admin and keeps the session cookie for every later call,
+``app.login()`` logs in as admin (changing the default admin/admin first, as the server demands) and
+keeps the session cookie for every later call,
 ``app.stop()`` (or leaving ``with app:``) terminates it and prints its log.
 
 Standard library only (Python runs ~20x slower under TCG; the login sends a fixed wire password
@@ -29,6 +30,9 @@ COOKIE = "nano-kvm-token"
 # "admin" as the web client sends it (app.services.auth.transport.encrypt with salt b"kt-tier!"):
 # a fixed test vector, so the guest does not import pycryptodome (~5 s under TCG).
 ADMIN_WIRE_PASSWORD = "U2FsdGVkX19rdC10aWVyITE3SczOdTTsZ9P9Q4e6Osg%3D"
+# "kernel-tier-42", encrypted the same way: the password the tier gives a device still on admin/admin
+# (the server allows nothing but the change until then).
+KT_WIRE_PASSWORD = "U2FsdGVkX19rdC10aWVyIfcMoh%2BQjax7eAvh%2B54JqQE%3D"
 
 CONFIG = """\
 board: nanokvm
@@ -150,13 +154,26 @@ class App:
         return doc["data"]
 
     def login(self) -> str:
-        """Log in as admin/admin: later calls send the session cookie; returns the token."""
-        body = {"username": "admin", "password": ADMIN_WIRE_PASSWORD}
+        """Log in as admin: later calls send the session cookie; returns the token. A device still on
+        admin/admin gets the tier's password first (the server allows nothing else before)."""
+        if not self._login(KT_WIRE_PASSWORD):
+            assert self._login(ADMIN_WIRE_PASSWORD), "admin/admin refused"
+            change = {"currentPassword": ADMIN_WIRE_PASSWORD, "password": KT_WIRE_PASSWORD}
+            assert self.request("POST", "/api/auth/password", change)["code"] == 0
+            assert self._login(KT_WIRE_PASSWORD), "the new password refused"
+        return self.token
+
+    def _login(self, wire_password: str) -> bool:
+        """False for a wrong password; the session cookie kept on success."""
+        body = {"username": "admin", "password": wire_password}
         status, payload, resp = self._send("POST", "/api/auth/login", body, 30)
         doc = json.loads(payload) if payload else None
-        assert status == 200 and doc["code"] == 0, f"login: HTTP {status} {doc!r}"
+        assert status == 200 and doc is not None, f"login: HTTP {status} {payload[:300]!r}"
+        if doc["code"] == -2:
+            return False
+        assert doc["code"] == 0, f"login: {doc!r}"
         cookie = resp.getheader("set-cookie") or ""
         assert cookie.startswith(f"{COOKIE}="), cookie
         self.cookie = cookie.split(";")[0]
         self.token = self.cookie.split("=", 1)[1]
-        return self.token
+        return True

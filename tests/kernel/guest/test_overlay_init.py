@@ -35,7 +35,7 @@ from typing import Any
 
 import kt_usb
 import pytest
-from kt_app import ADMIN_WIRE_PASSWORD, COOKIE, SRC
+from kt_app import ADMIN_WIRE_PASSWORD, COOKIE, KT_WIRE_PASSWORD, SRC
 from kt_usb import EV_KEY, EvdevReader, read_attr, wait_for
 
 OVERLAY = SRC / "overlay"
@@ -155,9 +155,19 @@ class Client:
                 time.sleep(0.5)
 
     def login(self) -> None:
-        status, answer = self.send("POST", "/api/auth/login", {"username": "admin", "password": ADMIN_WIRE_PASSWORD})
-        assert status == 200 and answer["code"] == 0, (status, answer)
+        """As admin; a device still on admin/admin gets the tier's password first (nothing else is
+        allowed before)."""
+        if not self._login(KT_WIRE_PASSWORD):
+            assert self._login(ADMIN_WIRE_PASSWORD), "admin/admin refused"
+            change = {"currentPassword": ADMIN_WIRE_PASSWORD, "password": KT_WIRE_PASSWORD}
+            self.ok("POST", "/api/auth/password", change)
+            assert self._login(KT_WIRE_PASSWORD), "the new password refused"
         assert self.cookie.startswith(f"{COOKIE}="), self.cookie
+
+    def _login(self, wire_password: str) -> bool:
+        status, answer = self.send("POST", "/api/auth/login", {"username": "admin", "password": wire_password})
+        assert status == 200 and answer["code"] in (0, -2), (status, answer)
+        return bool(answer["code"] == 0)
 
     def ok(self, method: str, path: str, body: dict[str, Any] | None = None, timeout: float = 60) -> Any:
         status, answer = self.send(method, path, body, timeout)
