@@ -6,6 +6,8 @@ drivers run unchanged against plain files standing in for device nodes.
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import os
 import tempfile
 from pathlib import Path
@@ -32,6 +34,17 @@ def read_text(path: Path, default: str = "") -> str:
         return path.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError):
         return default
+
+
+def remove_stale_temp_files(path: Path) -> list[Path]:
+    """Remove what an ``atomic_write`` of ``path`` killed mid-write left (``.<name>-*``); call it only
+    when no write can be under way (at start). Returns what was removed."""
+    removed = []
+    for stale in path.parent.glob(f".{glob.escape(path.name)}-*"):
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
+            removed.append(stale)
+    return removed
 
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:

@@ -16,7 +16,7 @@ from app.board.select import build_board
 from app.board.system import CommandRunner
 from app.board.video.h264 import EncoderKind
 from app.config import Config
-from app.paths import DeviceRoot
+from app.paths import DeviceRoot, remove_stale_temp_files
 from app.services.ai.service import AiControl
 from app.services.audit import AuditLog
 from app.services.auth.accounts import AccountStore
@@ -142,6 +142,8 @@ def build_services(config: Config, root_path: Path, config_path: Path | None = N
     screen = ScreenSettings(root)
     capture = Capture(board.video, screen, bus, now_fps=root("/kvmapp/kvm/now_fps"))
     store = AccountStore(root("/etc/kvm/pwd"))
+    for stale in remove_stale_temp_files(store.path):  # a kill -9 during an account write
+        log.warning("removed %s, left by an interrupted account write", stale)
     store.refresh()  # first start: writes admin/admin (must change password)
     auth = AuthService(config, store)
     hid = HidService(board.hid_paths, bus)

@@ -43,6 +43,7 @@ from app.api.virtual import VirtualController
 from app.api.vm import VmController
 from app.api.vnc import VncController, vnc_socket
 from app.api.ws import input_channel
+from app.api.wsdeny import deny_websockets_plainly
 from app.api.wslimit import cap_websocket_messages
 from app.config import Config
 from app.loopguard import LoopGuard
@@ -106,7 +107,7 @@ def create_app(config: Config, root: Path, frontend: Path = FRONTEND_DIST, confi
     app = Litestar(
         route_handlers=handlers,  # type: ignore[arg-type]
         guards=[authorize],
-        middleware=[audit_middleware, refuse_cross_site, cap_websocket_messages],
+        middleware=[audit_middleware, refuse_cross_site, cap_websocket_messages, deny_websockets_plainly],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(),
         request_max_body_size=MAX_BODY_BYTES,

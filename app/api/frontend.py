@@ -15,8 +15,10 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import IO, Any
 
+from litestar.file_system import BaseLocalFileSystem
 from litestar.router import Router
 from litestar.static_files import create_static_files_router
+from litestar.types import FileInfo, PathType
 
 from app.services.auth.accounts import Role
 
@@ -67,6 +69,17 @@ class PackageFiles:
         return self._node(file).open("rb")
 
 
+class DistFiles(BaseLocalFileSystem):
+    """The checkout's build on disk; a path through a file (``/index.html/x``) is "not found", where
+    the operating system says "not a directory" and Litestar would answer 500."""
+
+    async def info(self, path: PathType, **kwargs: Any) -> FileInfo:
+        try:
+            return await super().info(path, **kwargs)
+        except NotADirectoryError:
+            raise FileNotFoundError(path) from None
+
+
 def _archive_mtime() -> float:
     """The zipapp's own modification time (the first existing parent of this module's path)."""
     for parent in Path(__file__).parents:
@@ -79,7 +92,7 @@ def frontend_router(dist: Path = FRONTEND_DIST) -> Router | None:
     """The static router for the checkout's build, else the packaged one, else None (API only)."""
     options: dict[str, Any] = {"path": "/", "html_mode": True, "opt": {"role": Role.PUBLIC}, "include_in_schema": False}
     if dist.is_dir():
-        return create_static_files_router(directories=[dist], **options)
+        return create_static_files_router(directories=[dist], file_system=DistFiles(), **options)
     tree = files("app") / PACKAGED
     if not tree.is_dir():
         return None

@@ -42,10 +42,16 @@ class DataPath:
     real: Path  # where it finally points, inside /data
 
 
+NAME_MAX = 255  # bytes in one path part (Linux)
+
+
 def resolve_in_data(root: DeviceRoot, device_path: str, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> DataPath | None:
     """The path if it names an image inside /data once every symlink is resolved, else None."""
     if not device_path.startswith("/") or "\x00" in device_path:
         return None
+    if any(len(part.encode("utf-8", "surrogateescape")) > NAME_MAX for part in device_path.split("/")):
+        # The file system would say ENAMETOOLONG deep inside a check; say it here, plainly.
+        raise ApiError(-1, f"invalid arguments: a file or directory name is longer than {NAME_MAX} bytes")
     if suffixes and not device_path.lower().endswith(suffixes):
         return None
     data = Path(os.path.realpath(root(DATA)))
