@@ -69,3 +69,9 @@ def test_logout_works_with_the_default_password(fresh: RunningApp) -> None:
     admin = fresh.login("admin", "admin")
     assert admin.post("/api/auth/logout").json()["code"] == 0
     assert httpx.get(f"{fresh.url}/api/auth/account", cookies=admin.cookies).status_code == 401
+
+
+def test_the_pikvm_api_is_closed_too_until_the_change(fresh: RunningApp) -> None:
+    """kvmd's credentials (HTTP Basic here) reach the same accounts: the same rule."""
+    answer = httpx.post(f"{fresh.url}/api/atx/power?action=on", auth=("admin", "admin"))
+    assert answer.status_code == 403 and "password change required" in answer.text, answer.text

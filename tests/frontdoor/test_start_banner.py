@@ -29,7 +29,7 @@ def banner(app: RunningApp) -> str:
 def test_start_says_where_to_go_how_to_log_in_and_where_state_lives(
     app_factory: Callable[..., RunningApp], tmp_path: Path
 ) -> None:
-    kvm = app_factory()
+    kvm = app_factory(first_boot=True)  # the device as shipped: admin/admin to change
     text = banner(kvm)
     assert f"at {kvm.url} " in text
     assert "first login: admin / admin" in text

@@ -25,7 +25,8 @@ from urllib.parse import unquote
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 
-from app.api.access import ANONYMOUS_ADMIN, required_role
+from app.api.access import ANONYMOUS_ADMIN, PasswordChangeRequired, required_role
+from app.api.crosssite import from_another_site
 from app.api.pikvm.envelope import KvmdError
 from app.api.routing import services as app_services
 from app.services.auth.accounts import Account, Role, StoreError
@@ -176,13 +177,10 @@ async def kvmd_session(connection: Conn) -> Session:
 
 
 def cross_site(connection: Conn) -> bool:
-    """A browser request from another site (its Origin is not this host): refused for state changes."""
-    origin = connection.headers.get("origin")
-    if not origin:
-        return False  # not a browser
-    host = connection.headers.get("host", "")
-    netloc = origin.split("://", 1)[-1].rstrip("/")
-    return netloc.lower() != host.lower()
+    """A browser request from another site (Sec-Fetch-Site, Origin or Referer; the NanoKVM side's
+    rule, ``crosssite``): refused for state changes."""
+    headers = {name.lower(): value for name, value in connection.headers.items()}
+    return from_another_site(headers, connection.scope.get("scheme", "http"))
 
 
 async def authorize(connection: Conn, handler: BaseRouteHandler) -> None:
@@ -198,4 +196,7 @@ async def authorize(connection: Conn, handler: BaseRouteHandler) -> None:
     session = await kvmd_session(connection)
     if session.role < role:
         raise KvmdError(403, "ForbiddenError", f"The {role.wire} role is required")
+    account = connection.app.state.services.auth.store.cached(session.username)
+    if connection.app.state.services.auth.enabled and account is not None and account.must_change_password:
+        raise KvmdError(403, "ForbiddenError", PasswordChangeRequired.MESSAGE)  # as on the NanoKVM side
     connection.state.session = session
