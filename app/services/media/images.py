@@ -51,7 +51,7 @@ def resolve_in_data(root: DeviceRoot, device_path: str, suffixes: tuple[str, ...
         return None
     if any(len(part.encode("utf-8", "surrogateescape")) > NAME_MAX for part in device_path.split("/")):
         # The file system would say ENAMETOOLONG deep inside a check; say it here, plainly.
-        raise ApiError(-1, f"invalid arguments: a file or directory name is longer than {NAME_MAX} bytes")
+        raise InvalidArgument(f"invalid arguments: a file or directory name is longer than {NAME_MAX} bytes")
     if suffixes and not device_path.lower().endswith(suffixes):
         return None
     data = Path(os.path.realpath(root(DATA)))
