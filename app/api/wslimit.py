@@ -14,8 +14,13 @@ from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Sen
 from litestar.types.asgi_types import WebSocketDisconnectEvent
 
 MAX_MESSAGE_BYTES = 4 * 1024
-# Per path where a client legitimately sends more: the terminal gets pasted text as one message.
-MAX_MESSAGE_BYTES_BY_PATH = {"/api/vm/terminal": 64 * 1024}
+# Per path where a client legitimately sends more: the terminal gets pasted text as one message,
+# WebRTC signalling a browser's SDP offer (several KB), VNC a clipboard's text.
+MAX_MESSAGE_BYTES_BY_PATH = {
+    "/api/vm/terminal": 64 * 1024,
+    "/api/stream/h264": 64 * 1024,
+    "/api/vnc/ws": 64 * 1024,
+}
 TOO_BIG = 1009
 
 
