@@ -19,6 +19,9 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SAME_SITE_FETCH = frozenset({"same-origin", "none"})
+# Routes with their own equivalent check, which answers in that protocol's words: NanoKVM's MCP server
+# refuses with Go's CrossOriginProtection message, which MCP clients show their users.
+OWN_CHECK = frozenset({"/api/mcp"})
 
 
 def _host_port(netloc: str, scheme: str) -> tuple[str, int]:
@@ -66,7 +69,7 @@ def refuse_cross_site(app: ASGIApp) -> ASGIApp:
     """ASGI middleware: 403 for a state-changing request from another site."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == ScopeType.HTTP and scope.get("method") in UNSAFE_METHODS:
+        if scope["type"] == ScopeType.HTTP and scope.get("method") in UNSAFE_METHODS and scope["path"] not in OWN_CHECK:
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
             if from_another_site(headers, scope.get("scheme", "http")) and scope["app"].state.services.auth.enabled:
                 await send({"type": "http.response.start", "status": 403, "headers": _FORBIDDEN_HEADERS})

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import BASE_CONFIG, REPO, RunningApp, free_port, merge
+from tests.conftest import BASE_CONFIG, REPO, RunningApp, free_port, merge, past_first_login
 from tests.pikvm.conftest import ADMIN, sim_host, wait_until
 
 PYTHON = REPO / ".venv-clients" / "kvmd" / "bin" / "python"
@@ -58,6 +58,7 @@ def https_app(tmp_path: Path) -> Iterator[RunningApp]:
         capture_output=True,
     )
     port = free_port()
+    past_first_login(tmp_path / "root")  # admin/admin already changed, as the other fixtures' devices
     config = tmp_path / "server.yaml"
     extra = {"proto": "https", "port": {"https": port}, "cert": {"crt": str(crt), "key": str(key)}}
     config.write_text(yaml.safe_dump(merge(BASE_CONFIG, extra)))

@@ -109,7 +109,9 @@ def test_tigervnc_shows_the_console(board: tuple[RunningApp, int], tmp_path: Pat
             time.sleep(0.5)
         reader.sock.close()
         clients = admin.get("/api/vnc").json()["data"]["clients"]
-        assert any(c["username"] == "admin" and c["encoding"] == "tight" for c in clients), clients
+        seen = f"clients {clients}, viewer exit {viewer.poll()}\nviewer log:\n{log.read_text()}"
+        seen += f"\napp log:\n{app.log.read_text()[-3000:]}"
+        assert any(c["username"] == "admin" and c["encoding"] == "tight" for c in clients), seen
         assert diff < 3.0, f"the viewer's screen differs from the stream by {diff:.1f} on average\n{log.read_text()}"
     finally:
         if viewer is not None:
