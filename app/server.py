@@ -22,6 +22,7 @@ from app.api.envelope import EXCEPTION_HANDLERS
 from app.api.frontend import FRONTEND_DIST, frontend_router
 from app.api.gin_wire import gin_wire
 from app.api.h264 import h264_direct, h264_webrtc
+from app.api.headers import security_headers
 from app.api.hid import HidController, JigglerController
 from app.api.input_region import InputRegionController
 from app.api.internal import InternalController
@@ -122,4 +123,6 @@ def create_app(config: Config, root: Path, frontend: Path = FRONTEND_DIST, confi
     app.asgi_handler = gin_wire(app.asgi_handler, app.asgi_router.handle_routing)
     # PiKVM's kvmd API on the same listener: its own paths, and the four shared ones on a kvmd signal.
     app.asgi_handler = kvmd_dispatch(app.asgi_handler, create_kvmd_app(services))
+    # Outermost: every answer of both APIs, redirects and 404s included, carries the security headers.
+    app.asgi_handler = security_headers(app.asgi_handler)
     return app

@@ -12,13 +12,20 @@ export const test = base.extend<{ videoMode: string }>({
     if (!url) throw new Error('E2E_BASE_URL not set (global setup did not run?)');
     await use(url);
   },
+  // Every page of every test runs under the server's Content-Security-Policy (Playwright keeps it):
+  // anything the policy blocked (Chromium says so on the console) fails the test that caused it.
   page: async ({ page, videoMode }, use) => {
     if (videoMode) {
       await page.addInitScript((mode) => {
         if (!localStorage.getItem('kvm-video-mode')) localStorage.setItem('kvm-video-mode', mode);
       }, videoMode);
     }
+    const blocked: string[] = [];
+    page.on('console', (message) => {
+      if (/Content Security Policy/i.test(message.text())) blocked.push(message.text());
+    });
     await use(page);
+    expect(blocked, 'requests or code blocked by the Content-Security-Policy').toEqual([]);
   },
 });
 
