@@ -157,10 +157,27 @@ def app_config(tmp: Path, **extra: Any) -> Path:
     return path
 
 
+def past_first_login(root: Path) -> None:
+    """An account file whose admin went through the first login keeping ``admin`` (as the tests'):
+    the server allows nothing else to an account still on the default password."""
+    from app.services.auth.accounts import AccountStore
+
+    store = root / "etc/kvm/pwd"
+    if store.exists():
+        return
+    AccountStore(store).refresh()
+    doc = json.loads(store.read_text())
+    for user in doc["users"]:
+        user["mustChangePassword"] = False
+    store.write_text(json.dumps(doc))
+    store.chmod(0o600)
+
+
 def start_app(name: str, tmp: Path, cpu: int | None, **config: Any) -> tuple[Server, str]:
     """Our app (``app_config(tmp, **config)``, device root ``tmp/root``, log ``tmp/app.log``) on ``cpu``,
     logged in as admin/admin: (the server, the session token)."""
     port = free_port()
+    past_first_login(tmp / "root")
     argv = [sys.executable, "-m", "app", "--config", str(app_config(tmp, **config)), "--port", str(port)]
     argv += ["--root", str(tmp / "root")]
     server = start_server(name, argv, port, tmp / "app.log", cpu)

@@ -23,11 +23,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import socket
 import statistics
 import struct
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +44,6 @@ from bench._common import (
     busy_note,
     free_port,
     keep_log,
-    percentile,
     pinned_cpus,
     run_bench,
     servers,
@@ -50,14 +51,13 @@ from bench._common import (
     stream_request,
     verdict,
 )
-from bench.hid import NodeReader
+from bench.hid import FloorClient, Latency, NodeReader, merge, run_latency
 from bench.video import Viewer, run_seconds, run_times, test_file
 
 FPS = 60
 PASSWORD = "bench123"
 CPU_RATIO_GOAL = 1.2
 KEY_P99_GOAL_MS = 2.0
-KEY_SCANCODES = (0x1E, 0x30, 0x2E, 0x20)  # a, b, c, d
 
 
 @dataclass
@@ -102,97 +102,171 @@ def vnc_answer(challenge: bytes) -> bytes:
     return bytes(DES.new(key, DES.MODE_ECB).encrypt(challenge))  # noqa: S304 - RFC 6143's VNC auth
 
 
-class VncClient:
-    def __init__(self) -> None:
+def vnc_handshake(port: int, encodings: list[int]) -> tuple[socket.socket, int, int]:
+    """A blocking socket past RFB 3.8's handshake (classic VNC auth), ServerInit and SetEncodings."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def read(size: int) -> bytes:
+        data = b""
+        while len(data) < size:
+            chunk = sock.recv(size - len(data))
+            if not chunk:
+                raise BenchError("the VNC server closed the connection")
+            data += chunk
+        return data
+
+    if read(12) != b"RFB 003.008\n":
+        raise BenchError("not an RFB 3.8 server")
+    sock.sendall(b"RFB 003.008\n")
+    types = read(read(1)[0])
+    if 2 not in types:
+        raise BenchError(f"VNC auth not offered: {list(types)}")
+    sock.sendall(b"\x02")
+    sock.sendall(vnc_answer(read(16)))
+    if read(4) != b"\0\0\0\0":
+        raise BenchError("VNC auth failed")
+    sock.sendall(b"\x01")  # shared
+    width, height = struct.unpack(">HH", read(4))
+    read(16)
+    read(struct.unpack(">I", read(4))[0])
+    sock.sendall(struct.pack(f">BxH{len(encodings)}i", 2, len(encodings), *encodings))
+    return sock, width, height
+
+
+class VncViewer(asyncio.BufferedProtocol):
+    """Reads framebuffer updates as fast as it can (Tight JPEG rectangles skipped, not copied) and, unless
+    continuous, asks for the next after each, as simple viewers do; counts the updates.
+
+    A parser in the manner of bench/video.py's MJPEG viewer: fields are collected into ``carry``,
+    payloads skipped in place."""
+
+    def __init__(self, width: int, height: int, continuous: bool) -> None:
+        self.width, self.height = width, height
+        self.continuous = continuous
         self.frames = 0
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-        self.width = self.height = 0
+        self.error = ""
+        self.transport: Any = None
+        self.view = memoryview(bytearray(256 * 1024))
+        self.carry = bytearray()
+        self.need, self.step = 1, self._kind  # collect ``need`` bytes, then call ``step`` with them
+        self.skip, self.after = 0, self._rect_done  # skip ``skip`` bytes, then call ``after``
+        self.rects = 0
+        self.size = self.shift = 0
 
-    async def connect(self, port: int, encodings: list[int]) -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        self.reader, self.writer = reader, writer
-        assert await reader.readexactly(12) == b"RFB 003.008\n"
-        writer.write(b"RFB 003.008\n")
-        types = await reader.readexactly((await reader.readexactly(1))[0])
-        if 2 not in types:
-            raise BenchError(f"VNC auth not offered: {list(types)}")
-        writer.write(b"\x02")
-        writer.write(vnc_answer(await reader.readexactly(16)))
-        if await reader.readexactly(4) != b"\0\0\0\0":
-            raise BenchError("VNC auth failed")
-        writer.write(b"\x01")
-        self.width, self.height = struct.unpack(">HH", await reader.readexactly(4))
-        await reader.readexactly(16)
-        await reader.readexactly(struct.unpack(">I", await reader.readexactly(4))[0])
-        writer.write(struct.pack(f">BxH{len(encodings)}i", 2, len(encodings), *encodings))
+    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+        self.transport = transport
+        transport.write(self._request(False))
+        if self.continuous:  # EnableContinuousUpdates, as TigerVNC does once the server says it can
+            transport.write(struct.pack(">BBHHHH", 150, 1, 0, 0, self.width, self.height))
 
-    def continuous(self) -> None:
-        """EnableContinuousUpdates, as TigerVNC does once the server says it can."""
-        assert self.writer is not None
-        self.writer.write(struct.pack(">BBHHHH", 150, 1, 0, 0, self.width, self.height))
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.error = self.error or f"connection lost ({exc})"
 
-    def request(self, incremental: bool) -> None:
-        assert self.writer is not None
-        self.writer.write(struct.pack(">BBHHHH", 3, int(incremental), 0, 0, self.width, self.height))
+    def _request(self, incremental: bool) -> bytes:
+        return struct.pack(">BBHHHH", 3, int(incremental), 0, 0, self.width, self.height)
 
-    async def watch(self, continuous: bool) -> None:
-        """Read updates, asking for the next after each (or not: continuous updates), until cancelled."""
-        assert self.reader is not None
-        read = self.reader.readexactly
-        self.request(False)
-        if continuous:
-            self.continuous()
-        while True:
-            kind = (await read(1))[0]
-            if kind == 150:  # EndOfContinuousUpdates: the server supports them
-                continue
-            if kind != 0:
-                raise BenchError(f"unexpected server message {kind}")
-            (count,) = struct.unpack(">xH", await read(3))
-            for _ in range(count):
-                _, _, _, _, encoding = struct.unpack(">HHHHi", await read(12))
-                if encoding == 7:
-                    await read(1)
-                    size, shift = 0, 0
-                    for i in range(3):
-                        byte = (await read(1))[0]
-                        size |= (byte & (0x7F if i < 2 else 0xFF)) << shift
-                        shift += 7
-                        if not byte & 0x80:
-                            break
-                    await read(size)
-                elif encoding == -258:
-                    pass
-                else:
-                    raise BenchError(f"unexpected encoding {encoding}")
-            self.frames += 1
-            if not continuous:
-                self.request(True)
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.view
 
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+    def buffer_updated(self, nbytes: int) -> None:
+        i = 0
+        try:
+            while i < nbytes:
+                if self.skip:
+                    take = min(self.skip, nbytes - i)
+                    i += take
+                    self.skip -= take
+                    if not self.skip:
+                        self.after()
+                    continue
+                take = min(self.need - len(self.carry), nbytes - i)
+                self.carry += self.view[i : i + take]
+                i += take
+                if len(self.carry) == self.need:
+                    data = bytes(self.carry)
+                    self.carry.clear()
+                    self.step(data)
+        except BenchError as err:
+            self.error = str(err)
+            self.transport.close()
+
+    def _expect(self, need: int, step: Callable[[bytes], None]) -> None:
+        self.need, self.step = need, step
+
+    def _kind(self, data: bytes) -> None:
+        if data[0] == 150:  # EndOfContinuousUpdates: the server supports them
+            return
+        if data[0] != 0:
+            raise BenchError(f"unexpected server message {data[0]}")
+        self._expect(3, self._update)
+
+    def _update(self, data: bytes) -> None:
+        (self.rects,) = struct.unpack(">xH", data)
+        self._expect(12, self._rect)
+        if not self.rects:
+            self._frame_done()
+
+    def _rect(self, data: bytes) -> None:
+        encoding = struct.unpack(">HHHHi", data)[4]
+        if encoding == 7:
+            self._expect(1, self._tight_control)
+        elif encoding == -258:
+            self._rect_done()
+        else:
+            raise BenchError(f"unexpected encoding {encoding}")
+
+    def _tight_control(self, data: bytes) -> None:
+        if data[0] != 0x90:
+            raise BenchError(f"not a Tight JPEG rectangle: {data[0]:#x}")
+        self.size = self.shift = 0
+        self._expect(1, self._tight_length)
+
+    def _tight_length(self, data: bytes) -> None:
+        byte = data[0]
+        self.size |= (byte & (0x7F if self.shift < 14 else 0xFF)) << self.shift
+        self.shift += 7
+        if byte & 0x80 and self.shift < 21:
+            return
+        self.skip, self.after = self.size, self._rect_done
+
+    def _rect_done(self) -> None:
+        self.rects -= 1
+        if self.rects:
+            self._expect(12, self._rect)
+        else:
+            self._frame_done()
+
+    def _frame_done(self) -> None:
+        self.frames += 1
+        self._expect(1, self._kind)
+        if not self.continuous:
+            self.transport.write(self._request(True))
 
 
 async def vnc_round(port: int, pid: int, count: int, seconds: float, continuous: bool) -> Round:
-    clients = [VncClient() for _ in range(count)]
-    for client in clients:
-        await client.connect(port, [7, -24, -313] if continuous else [7, -24])  # Tight, JPEG quality 8
-    tasks = [asyncio.create_task(c.watch(continuous)) for c in clients]
+    loop = asyncio.get_running_loop()
+    encodings = [7, -24, -313] if continuous else [7, -24]  # Tight, JPEG quality 8 (, continuous updates)
+    clients: list[VncViewer] = []
     try:
-        await _until(lambda: all(c.frames for c in clients), "a VNC client got no frame", tasks)
+        for _ in range(count):
+            sock, width, height = vnc_handshake(port, encodings)
+            sock.setblocking(False)
+            viewer = VncViewer(width, height, continuous)
+            await loop.create_connection(lambda v=viewer: v, sock=sock)  # type: ignore[misc]
+            clients.append(viewer)
+        await _until(lambda: all(c.frames for c in clients), "a VNC client got no frame", clients)
         await asyncio.sleep(1.0)
         counts0 = [c.frames for c in clients]
         run0, times0, t0 = run_times(pid), os.times(), time.monotonic()
         await asyncio.sleep(seconds)
         run1, times1, t1 = run_times(pid), os.times(), time.monotonic()
         counts1 = [c.frames for c in clients]
+        if broken := [c.error for c in clients if c.error]:
+            raise BenchError(f"a VNC client failed: {broken[0]}")
     finally:
-        for task in tasks:
-            task.cancel()
         for client in clients:
-            client.close()
+            client.transport.close()
     frames = [b - a for a, b in zip(counts0, counts1, strict=True)]
     return _round(
         "VNC continuous" if continuous else "VNC requests",
@@ -205,38 +279,60 @@ async def vnc_round(port: int, pid: int, count: int, seconds: float, continuous:
     )
 
 
-async def key_latency(port: int, node: NodeReader, events: int) -> list[float]:
-    client = VncClient()
-    await client.connect(port, [0, -258])
-    assert client.writer is not None
+# HID usage (a..z) -> the key's XT scancode (set 1), what a QEMU extended key event carries.
+XT_A_TO_Z = bytes.fromhex("1e 30 2e 20 12 21 22 23 17 24 25 26 32 31 18 19 10 13 1f 14 16 2f 11 2d 15 2c")
+XT_BY_USAGE = dict(zip(range(0x04, 0x1E), XT_A_TO_Z, strict=True))
+
+
+class KeyClient:
+    """A VNC client on a blocking socket that types QEMU extended key events, one at a time.
+
+    It looks like bench/hid.py's WebSocket to ``run_latency``: ``send([1] + report)`` presses the
+    report's key (or, for an empty report, lets go), so the same loop, node reader and checks time it,
+    and the floor (a bare process doing the same hops) runs beside it."""
+
+    def __init__(self, port: int) -> None:
+        self.sock, _, _ = vnc_handshake(port, [0, -258])  # Raw, QEMU key events; no update asked for
+        self.held = 0
+
+    def send(self, frame: bytes) -> None:
+        usage = frame[3]
+        down = usage != 0
+        code = XT_BY_USAGE[usage] if down else self.held
+        self.held = code if down else 0
+        self.sock.sendall(struct.pack(">BBHII", 255, 0, int(down), 0, code))
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def key_latency(port: int, node: NodeReader, floor: FloorClient, events: int, rounds: int) -> list[Latency]:
+    """Rounds alternating the floor and VNC (background load on a shared machine hits both alike)."""
+    client = KeyClient(port)
     node.drain()
-    samples: list[float] = []
+    per_round = max(1, events // rounds)
+    floors: list[Latency] = []
+    vncs: list[Latency] = []
     try:
-        for i in range(events):
-            code = KEY_SCANCODES[(i // 2) % len(KEY_SCANCODES)]
-            down = i % 2 == 0
-            t0 = time.perf_counter_ns()
-            client.writer.write(struct.pack(">BBHII", 255, 0, int(down), 0, code))
-            report = await asyncio.to_thread(node.report, 2.0)
-            t1 = time.perf_counter_ns()
-            if report is None:
-                raise BenchError(f"key event {i} did not reach the gadget node in 2 s")
-            if i >= 20:  # warm-up
-                samples.append((t1 - t0) / 1e6)
+        run_latency("warm-up", client, node, 0)
+        run_latency("warm-up", floor, floor.node, 0)
+        for _ in range(rounds):
+            floors.append(run_latency("floor (no app)", floor, floor.node, per_round, 0))
+            vncs.append(run_latency("VNC QEMU key", client, node, per_round, 0))
     finally:
         client.close()
-    return samples
+    return [merge(floors), merge(vncs), *floors, *vncs]
 
 
 # --- the run ---------------------------------------------------------------------------------------
 
 
-async def _until(check: Any, what: str, tasks: list[asyncio.Task[None]] | None = None) -> None:
+async def _until(check: Any, what: str, clients: list[VncViewer] | None = None) -> None:
     deadline = time.monotonic() + 30
     while not check():
-        for task in tasks or ():
-            if task.done() and task.exception() is not None:
-                raise BenchError(f"{what}: {task.exception()}")
+        for client in clients or ():
+            if client.error:
+                raise BenchError(f"{what}: {client.error}")
         if time.monotonic() > deadline:
             raise BenchError(f"{what} in 30 s")
         await asyncio.sleep(0.01)
@@ -277,9 +373,11 @@ def bench(args: argparse.Namespace) -> None:
             rounds.append(asyncio.run(vnc_round(port, pid, count, args.seconds, continuous=False)))
             rounds.append(asyncio.run(vnc_round(port, pid, count, args.seconds, continuous=True)))
         node = NodeReader(tmp_path / "root" / "dev" / "hidg0")
+        floor = FloorClient(tmp_path, server_cpu)
         try:
-            keys = asyncio.run(key_latency(port, node, args.keys))
+            keys = key_latency(port, node, floor, args.keys, args.key_rounds)
         finally:
+            floor.close()
             node.close()
         keep_log(server.log)
     print_table(rounds, keys)
@@ -291,7 +389,7 @@ def _encrypt(password: str) -> str:
     return encrypt(password)
 
 
-def print_table(rounds: list[Round], keys: list[float]) -> None:
+def print_table(rounds: list[Round], keys: list[Latency]) -> None:
     print(f"\n{'clients':<22} {'frames/s (median, min)':>24} {'server CPU/frame':>18} {'client CPU':>11}")
     for r in rounds:
         rates = f"{statistics.median(r.fps):.1f}, {min(r.fps):.1f}"
@@ -304,12 +402,21 @@ def print_table(rounds: list[Round], keys: list[float]) -> None:
                 f"{count} client(s), {vnc.kind}: VNC CPU per frame / MJPEG's = {ratio:.2f} "
                 f"(goal <= {CPU_RATIO_GOAL}: {verdict(ratio <= CPU_RATIO_GOAL)})"
             )
-    p99 = percentile(keys, 0.99)
+    floor, vnc = keys[0], keys[1]
+    rounds = (len(keys) - 2) // 2
+    floors, vncs = keys[2 : 2 + rounds], keys[2 + rounds :]
+    print(f"\nQEMU key event -> gadget node, one at a time, {len(vnc.samples_ns)} events in {rounds} rounds")
+    print(f"{'':<16}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}  p99 per round")
+    for row, parts in ((floor, floors), (vnc, vncs)):
+        per_round = " ".join(f"{r.p99:.2f}" for r in parts)
+        print(f"{row.name:<16}{row.p50:>8.3f}{row.p99:>8.3f}{row.max:>8.2f}  {per_round}")
     print(
-        f"\nQEMU key event -> gadget node, {len(keys)} events: p50 {percentile(keys, 0.5):.3f} ms, "
-        f"p99 {p99:.3f} ms, max {max(keys):.3f} ms (goal p99 <= {KEY_P99_GOAL_MS} ms idle: "
-        f"{verdict(p99 <= KEY_P99_GOAL_MS)})"
+        "(floor: bench/hid.py's bare process writing each report to a FIFO, pinned like the app: what the"
+        " machine costs without the app; VNC: a connected client asking for no picture, capture running)"
     )
+    quiet = min(range(rounds), key=lambda i: floors[i].p99)
+    print(f"quietest round by the floor's p99 ({floors[quiet].p99:.2f} ms): VNC p99 {vncs[quiet].p99:.2f} ms")
+    print(f"VNC key p99 {vnc.p99:.3f} ms (goal <= {KEY_P99_GOAL_MS} ms idle: {verdict(vnc.p99 <= KEY_P99_GOAL_MS)})")
     busy_note()
 
 
@@ -318,6 +425,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=8.0, help="measured window per round")
     parser.add_argument("--clients", default="1,10", help="client counts, comma-separated")
     parser.add_argument("--keys", type=int, default=1000, help="key events for the latency figure")
+    parser.add_argument("--key-rounds", type=int, default=5, help="rounds alternating the floor and VNC")
     return run_bench(bench, parser.parse_args())
 
 

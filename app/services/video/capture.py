@@ -98,6 +98,7 @@ class Capture:
         self._shutdown = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._new_frame = asyncio.Event()
+        self._listeners: list[Callable[[], None]] = []
         self._idle_close: asyncio.TimerHandle | None = None
         self._seq = 0
 
@@ -150,10 +151,24 @@ class Capture:
             await self._new_frame.wait()
         return self.latest
 
+    def listen(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener`` on the loop at every new frame, until the returned function is called.
+
+        For consumers that wait on more than frames (a VNC client also waits for its requests):
+        one wake-up per frame, where a task awaiting ``next_frame`` to set their own event costs two."""
+        self._listeners = [*self._listeners, listener]
+
+        def remove() -> None:
+            self._listeners = [f for f in self._listeners if f is not listener]
+
+        return remove
+
     def _publish(self, frame: Frame) -> None:
         self.latest = frame
         event, self._new_frame = self._new_frame, asyncio.Event()
         event.set()
+        for listener in self._listeners:
+            listener()
 
     def _close_if_idle(self) -> None:
         self._idle_close = None

@@ -33,6 +33,7 @@ CUT_TEXT_LIMIT = 256 * 1024  # a longer ClientCutText closes the connection
 ENCODINGS_LIMIT = 1024
 FIRST_FRAME_SECONDS = 3.0  # how long ServerInit waits for the picture's size
 DEFAULT_SIZE = (1920, 1080)  # the size announced when no frame came by then
+ENCODING_NAMES = {wire.ENC_TIGHT: "tight", wire.ENC_ZRLE: "zrle"}
 
 
 class ProtocolError(Exception):
@@ -63,8 +64,10 @@ class VncConnection:
         name: str,
         state: ClientState,
         decoded: encodings.Decoded,
+        passthrough: encodings.Passthrough,
     ) -> None:
         self.decoded = decoded
+        self.passthrough = passthrough
         self.link = link
         self.identity = identity
         self.capture = capture
@@ -235,13 +238,6 @@ class VncConnection:
 
     # --- updates ---------------------------------------------------------------------------
 
-    async def _frames(self) -> None:
-        """Wake the update loop at every new frame (one waiter per client, not one per frame)."""
-        seq = 0
-        while True:
-            seq = (await self.capture.next_frame(seq)).seq
-            self._wake.set()
-
     def _ready(self) -> Frame | None:
         """The frame to send now, if an update is wanted and there is something to send."""
         latest = self.capture.latest
@@ -252,13 +248,18 @@ class VncConnection:
         return None
 
     async def _update_loop(self) -> None:
-        frames = asyncio.create_task(self._frames())
+        stop_listening = self.capture.listen(self._wake.set)  # woken at every frame, and by requests
         try:
             while True:
-                frame = self._ready()
-                if frame is None:
+                if self._ready() is None:
                     self._wake.clear()
                     await self._wake.wait()
+                    continue
+                # Paced like MJPEG viewers: the previous update must have left (all but a little).
+                # Checked now, a frame after it went, when it normally has: no polling then.
+                await self._wait_delivered()
+                frame = self._ready()  # the newest, after the wait
+                if frame is None:
                     continue
                 pieces = await self._update(frame)
                 if pieces is None:
@@ -267,9 +268,8 @@ class VncConnection:
                 self._sent += self.link.write(pieces)
                 await self.link.drain()
                 self.state.updates += 1
-                await self._wait_delivered()
         finally:
-            frames.cancel()
+            stop_listening()
 
     def _choose(self, frame: Frame) -> int:
         """The first encoding in the client's order that the server can send for this frame."""
@@ -301,13 +301,15 @@ class VncConnection:
         rects += [[p] for p in resize]
         full = self._full or bool(resize)
         encoding = self._choose(frame)
-        self.state.encoding = {wire.ENC_TIGHT: "tight", wire.ENC_ZRLE: "zrle"}.get(encoding, "raw")
+        self.state.encoding = ENCODING_NAMES.get(encoding, "raw")
         if encoding == wire.ENC_TIGHT:
-            end = len(frame.part) - 2  # the part is headers, the JPEG, CRLF: a view, not a copy
-            rects.append(
-                encodings.tight_jpeg(memoryview(frame.part)[end - frame.jpeg_size : end], self.width, self.height)
-            )
+            alone, head, jpeg = self.passthrough.get(frame)
+            self._full = False
+            self._last_seq = frame.seq
             self._last_image = None
+            if not rects:  # the common case: the update's bytes are shared by every Tight client
+                return [alone, jpeg]
+            rects.append([head, jpeg])
         else:
             image = await self._pixels(frame, encoding, full)
             if image is not None:

@@ -14,6 +14,7 @@ import zlib
 from typing import TYPE_CHECKING, Any
 
 from app.board.video import jpeg as jpg
+from app.services.video.capture import Frame
 from app.services.vnc import wire
 from app.services.vnc.wire import PixelFormat
 
@@ -28,14 +29,28 @@ else:
 ZRLE_TILE = 64
 
 
-def tight_jpeg(jpeg: memoryview | bytes, width: int, height: int) -> list[bytes | memoryview]:
-    """A whole-screen Tight JPEG rectangle: header pieces, then the JPEG itself (not copied)."""
-    return [
-        wire.rect(0, 0, width, height, wire.ENC_TIGHT),
-        bytes([wire.TIGHT_JPEG]),
-        wire.compact_length(len(jpeg)),
-        jpeg,
-    ]
+def tight_head(width: int, height: int, jpeg_size: int) -> bytes:
+    """A whole-screen Tight JPEG rectangle's header; the JPEG itself follows it (not copied)."""
+    return wire.rect(0, 0, width, height, wire.ENC_TIGHT) + bytes([wire.TIGHT_JPEG]) + wire.compact_length(jpeg_size)
+
+
+class Passthrough:
+    """The newest frame as a Tight JPEG rectangle, built once for every client.
+
+    (update header + rectangle header, rectangle header, the JPEG): the JPEG is a view into the
+    capture loop's multipart part, the very bytes MJPEG viewers are sent."""
+
+    def __init__(self) -> None:
+        self._frame: Frame | None = None
+        self._value: tuple[bytes, bytes, memoryview] = (b"", b"", memoryview(b""))
+
+    def get(self, frame: Frame) -> tuple[bytes, bytes, memoryview]:
+        if frame is not self._frame:
+            end = len(frame.part) - 2  # the part is headers, the JPEG, CRLF
+            jpeg = memoryview(frame.part)[end - frame.jpeg_size : end]
+            head = tight_head(frame.width, frame.height, frame.jpeg_size)
+            self._frame, self._value = frame, (wire.update_header(1) + head, head, jpeg)
+        return self._value
 
 
 def decode(jpeg: bytes | memoryview, width: int, height: int) -> Image:

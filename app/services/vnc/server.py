@@ -81,6 +81,7 @@ class VncService:
         self._server: asyncio.AbstractServer | None = None
         self._clients: dict[int, tuple[ClientState, asyncio.Event, VncInput | None]] = {}
         self._decoded = encodings.Decoded()
+        self._passthrough = encodings.Passthrough()
         self._tls_context: ssl.SSLContext | None = None
         self._paste_queue: asyncio.Queue[str] | None = None
         self._paster_task: asyncio.Task[None] | None = None
@@ -230,7 +231,7 @@ class VncService:
         inputs = VncInput(self.hid, self.layout) if identity.role >= Role.USER else None
         state = ClientState(link.peer, identity.username, identity.role.wire, transport)
         connection = VncConnection(
-            link, identity, self.capture, inputs, self._paste, self._name(), state, self._decoded
+            link, identity, self.capture, inputs, self._paste, self._name(), state, self._decoded, self._passthrough
         )
         self._clients[id(connection)] = (state, ended, inputs)
         try:
