@@ -7,6 +7,7 @@ with the route's minimum role, once, on the first request for it.
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
@@ -14,9 +15,11 @@ import msgspec
 from litestar import Litestar, Request, Router
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.routes import ASGIRoute, WebSocketRoute
 
 from app import __version__
 from app.api.access import COOKIE
+from app.api.openapi_sockets import OPERATIONS, SECURITY_SCHEMES
 from app.services.auth.accounts import Role
 
 
@@ -24,6 +27,9 @@ def _annotate(app: Litestar, schema: dict[str, Any]) -> None:
     """Add each operation's request body Struct, its minimum role and the cookie it needs."""
     operations: list[tuple[dict[str, Any], Role, type[msgspec.Struct] | None]] = []
     for route in app.routes:
+        if isinstance(route, ASGIRoute | WebSocketRoute):  # no HTTP handler: described in openapi_sockets
+            operations += _socket_operations(schema, route.path, route.route_handler.opt.get("role"))
+            continue
         for handler in getattr(route, "route_handlers", ()):
             role = handler.opt.get("role")
             for method in getattr(handler, "http_methods", ()):
@@ -36,9 +42,10 @@ def _annotate(app: Litestar, schema: dict[str, Any]) -> None:
     extra = schema.setdefault("components", {})
     extra.setdefault("schemas", {}).update(components)
     extra.setdefault("securitySchemes", {})["session"] = {"type": "apiKey", "in": "cookie", "name": COOKIE}
+    extra["securitySchemes"].update(SECURITY_SCHEMES)
     for operation, role, body in operations:
         operation["x-minimum-role"] = role.wire
-        if role is not Role.PUBLIC:
+        if role is not Role.PUBLIC and "security" not in operation:
             operation["security"] = [{"session": []}]
         if body is not None:
             ref = {"$ref": f"#/components/schemas/{body.__name__}"}
@@ -46,6 +53,18 @@ def _annotate(app: Litestar, schema: dict[str, Any]) -> None:
                 "required": True,
                 "content": {"application/json": {"schema": ref}, "application/x-www-form-urlencoded": {"schema": ref}},
             }
+
+
+def _socket_operations(schema: dict[str, Any], path: str, role: object) -> list[tuple[dict[str, Any], Role, None]]:
+    """A stream's or WebSocket's operations (openapi_sockets), added to the document's paths."""
+    if not isinstance(role, Role) or path not in OPERATIONS:
+        return []
+    item = schema.setdefault("paths", {}).setdefault(path, {})
+    added = []
+    for method, operation in OPERATIONS[path].items():
+        item[method] = copy.deepcopy(operation)
+        added.append((item[method], role, None))
+    return added
 
 
 class _DocumentedJson(JsonRenderPlugin):
