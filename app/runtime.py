@@ -28,6 +28,8 @@ from app.services.hid.jiggler import Jiggler
 from app.services.hid.paste import Paster
 from app.services.hid.service import HidService
 from app.services.hid.shortcuts import ShortcutStore
+from app.services.kasm.screenshots import Screenshots
+from app.services.kasm.users import KasmUsers
 from app.services.kvmd import KvmdState
 from app.services.media.images import ImageLibrary
 from app.services.media.transfers import Transfers
@@ -100,6 +102,8 @@ class Services:
     input_regions: InputRegions
     internal_token: InternalToken
     ai: AiControl
+    screenshots: Screenshots
+    kasm_users: KasmUsers
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -194,6 +198,8 @@ def build_services(config: Config, root_path: Path, config_path: Path | None = N
         input_regions=InputRegions(root),
         internal_token=InternalToken(root),
         ai=AiControl(root, hid, paster, capture, power, images),
+        screenshots=Screenshots(capture),
+        kasm_users=KasmUsers(auth),
     )
 
 

@@ -26,6 +26,7 @@ from app.api.headers import security_headers
 from app.api.hid import HidController, JigglerController
 from app.api.input_region import InputRegionController
 from app.api.internal import InternalController
+from app.api.kasm.routes import HANDLERS as KASM_HANDLERS
 from app.api.network import NetworkController
 from app.api.openapi import openapi_config
 from app.api.picoclaw import PicoclawController
@@ -98,6 +99,7 @@ def create_app(config: Config, root: Path, frontend: Path = FRONTEND_DIST, confi
         mcp_endpoint,
         PicoclawController,
         vnc_socket,
+        *KASM_HANDLERS,
     ]
     if services.sim_input is not None:
         handlers.append(SimController)

@@ -79,6 +79,9 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
     if role is Role.PUBLIC:
         return
     session = session_of(connection)
+    fallback = handler.opt.get("credentials")  # a surface's own credentials (KasmVNC's HTTP Basic)
+    if session is None and fallback is not None:
+        session = await fallback(connection)
     if session is None:
         connection.scope[UNAUTHORIZED] = True  # type: ignore[literal-required]  # a WebSocket answers 401 too
         raise NotAuthorizedException()

@@ -19,6 +19,10 @@ class LayoutRequest(msgspec.Struct):
     layout: str
 
 
+class ClockRequest(msgspec.Struct):
+    enabled: bool
+
+
 def _sim(request: Req) -> SimInput:
     """The sim PC (these routes are registered only on the sim board)."""
     sim_input = services(request).sim_input
@@ -38,6 +42,12 @@ class SimController(Controller):
     async def clear(self, request: Req) -> Envelope[None]:
         """Clear the host's console (a fresh page for the next test or demo)."""
         _sim(request).clear()
+        return ok()
+
+    @post("/host/clock", role=Role.ADMIN, body=ClockRequest)
+    async def clock(self, request: Req) -> Envelope[None]:
+        """The console's clock and frame counter on or off (off: the screen changes only when typed on)."""
+        _sim(request).host.clock = (await read_body(request, ClockRequest)).enabled
         return ok()
 
     @post("/host/layout", role=Role.ADMIN, body=LayoutRequest)

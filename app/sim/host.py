@@ -38,6 +38,9 @@ class SimHost:
         self._power_pressed_at: float | None = None
         self._press_booted = False
         self._leds: dict[str, bool | None] = {"power": None, "hdd": None}
+        # The console's clock and frame counter (off: a still console, as a real PC's, for tests of
+        # "nothing changed on screen"; POST /api/sim/host/clock).
+        self.clock = True
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sim-host", daemon=True)
 

@@ -77,7 +77,7 @@ class SimScreenSource:
             shown = 1 + int(elapsed / (sim_host.BOOT_SECONDS / len(BIOS)))
             return "bios", tuple(BIOS[:shown]), "", pointer
         if state is PowerState.ON:
-            return "console", self._console(), "live", pointer
+            return "console", self._console(), "live" if self.host.clock else "", pointer
         if state is PowerState.SHUTTING_DOWN:
             return "console", tuple(SHUTDOWN), "", pointer
         return "off", (), "", None
