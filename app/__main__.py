@@ -43,6 +43,7 @@ async def _serve(config: Config, root: Path, config_path: Path) -> None:
     from granian.constants import Interfaces
     from granian.server.embed import Server
 
+    from app.api.pikvm.listener import KvmdListener
     from app.banner import quiet_embedded_warning, start_lines
     from app.server import create_app
 
@@ -59,12 +60,19 @@ async def _serve(config: Config, root: Path, config_path: Path) -> None:
         ssl_key=Path(config.cert.key) if https else None,
         log_level="warning",  # type: ignore[arg-type]
     )
+    kvmd = KvmdListener.create(config, app)  # PiKVM's API on a port of its own (``pikvm:``), or None
+    if kvmd is not None:
+        lines.insert(1, kvmd.line)
     quiet_embedded_warning()
     server.on_startup(lambda: print("\n".join(lines), flush=True))  # the socket is bound by then
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
         loop.add_signal_handler(sig, server.stop)
-    await server.serve()
+    if kvmd is None:
+        await server.serve()
+        return
+    async with kvmd.alongside(app, server):
+        await server.serve()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -127,6 +127,17 @@ class Vnc(_Section):
     layout: Literal["us", "de", "fr", "uk", "es", "it", "ch-de", "nordic", "us-intl"] = "us"
 
 
+class Pikvm(_Section):
+    """Ours: PiKVM's kvmd API on a listener of its own as well (it is always on the main listener)."""
+
+    enabled: bool = False
+    # https uses the device certificate (/etc/kvm/server.crt, made on first use as for VNC).
+    proto: Literal["http", "https"] = "https"
+    port: PortNumber = 8443
+    # Listen address; "" = the same as ``host``.
+    host: str = ""
+
+
 class Config(_Section):
     proto: Literal["http", "https"] = "http"
     host: str = ""
@@ -147,6 +158,7 @@ class Config(_Section):
     network: Network = msgspec.field(default_factory=Network)
     update: Update = msgspec.field(default_factory=Update)
     vnc: Vnc = msgspec.field(default_factory=Vnc)
+    pikvm: Pikvm = msgspec.field(default_factory=Pikvm)
 
 
 class ConfigError(Exception):

@@ -124,7 +124,9 @@ def create_app(config: Config, root: Path, frontend: Path = FRONTEND_DIST, confi
     # Before Litestar's routing (its middleware runs after it): gin's slash redirects and JSON bytes.
     app.asgi_handler = gin_wire(app.asgi_handler, app.asgi_router.handle_routing)
     # PiKVM's kvmd API on the same listener: its own paths, and the four shared ones on a kvmd signal.
-    app.asgi_handler = kvmd_dispatch(app.asgi_handler, create_kvmd_app(services))
+    kvmd_app = create_kvmd_app(services)
+    app.asgi_handler = kvmd_dispatch(app.asgi_handler, kvmd_app)
     # Outermost: every answer of both APIs, redirects and 404s included, carries the security headers.
     app.asgi_handler = security_headers(app.asgi_handler)
+    app.state.kvmd_app = security_headers(kvmd_app)  # also served alone on ``pikvm:``'s own listener
     return app
