@@ -56,6 +56,19 @@ class Security(_Section):
     login_failure_delay: Annotated[float, msgspec.Meta(ge=0, le=10)] = 2.0
 
 
+class GpioChannel(_Section):
+    """Ours: one more GPIO line for kvmd's ``/api/gpio`` (a relay, a second host's button, a sensor)."""
+
+    name: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+    line: Annotated[str, msgspec.Meta(min_length=1)]  # the same specs as the ATX lines
+    mode: Literal["input", "output"] = "output"
+    inverted: bool = False  # active low: state true = level 0
+    switch: bool = True  # an output may be switched on and off (else only pulsed)
+    # An output's pulse length in seconds when the request names none; 0 = no pulses.
+    pulse_delay: Annotated[float, msgspec.Meta(ge=0, le=600)] = 0.1
+    max_pulse_delay: Annotated[float, msgspec.Meta(ge=0.1, le=600)] = 10.0
+
+
 class Gpio(_Section):
     """Ours: how power/reset buttons and LEDs are reached. Empty line specs = NanoKVM pins (spec 7.2)."""
 
@@ -66,6 +79,8 @@ class Gpio(_Section):
     hdd_led: str = ""
     # Longest press the API accepts, in milliseconds.
     max_press_ms: Annotated[int, msgspec.Meta(ge=100, le=120_000)] = 20_000
+    # More lines for kvmd's GPIO API, by name (kvmd's own ATX channels' names are taken).
+    channels: list[GpioChannel] = msgspec.field(default_factory=list)
 
 
 class Video(_Section):
@@ -179,9 +194,19 @@ def load_config(path: Path) -> Config:
     if raw is None:
         raw = {}
     try:
-        return convert(raw, Config, strict_keys=True)
+        config = convert(raw, Config, strict_keys=True)
     except InvalidInput as err:
         raise ConfigError(f"{path}: {err}") from None
+    _check_channels(path, config.gpio.channels)
+    return config
+
+
+def _check_channels(path: Path, channels: list[GpioChannel]) -> None:
+    taken = {"power_button", "reset_button", "power_led", "hdd_led"}  # the ATX lines' kvmd names
+    for index, channel in enumerate(channels):
+        if channel.name in taken:
+            raise ConfigError(f"{path}: gpio.channels.{index}.name: {channel.name!r} is already a channel")
+        taken.add(channel.name)
 
 
 def resolve_root(config: Config, config_path: Path) -> Path:

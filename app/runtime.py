@@ -24,6 +24,7 @@ from app.services.auth.live import LiveConnections
 from app.services.auth.service import AuthService
 from app.services.device import DeviceService
 from app.services.events import EventBus
+from app.services.gpio_channels import open_channels
 from app.services.hid.jiggler import Jiggler
 from app.services.hid.paste import Paster
 from app.services.hid.service import HidService
@@ -193,7 +194,7 @@ def build_services(config: Config, root_path: Path, config_path: Path | None = N
         tailscale=TailscaleControl(root, runner, board.tailscale_installer),
         updates=_updates(config, root, runner),
         vnc=VncService(config, root, auth, capture, hid, paster, live, tls),
-        kvmd=KvmdState.create(hid, power),
+        kvmd=KvmdState.create(hid, power, open_channels(config.gpio, root, board)),
         audit=AuditLog(root("/etc/kvm/audit.jsonl")),
         input_regions=InputRegions(root),
         internal_token=InternalToken(root),

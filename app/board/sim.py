@@ -24,6 +24,7 @@ from app.config import Config
 from app.paths import DeviceRoot, read_text
 from app.services.media.hostview import host_view
 from app.services.system.terminal import Terminal
+from app.sim.gpio_channels import prepare_channels
 from app.sim.host import SimHost
 from app.sim.input import SimInput
 from app.sim.shell import SimShell
@@ -48,6 +49,7 @@ def build(config: Config, root: DeviceRoot) -> Board:
     hid_paths = HidPaths(*(root(str(path)) for path in HID_PATHS))
     pins = pins_for(config.gpio, hardware_version(root))
     prepare_sim_root(root, pins, hid_paths)
+    prepare_channels(root, config.gpio.channels)
     hardware = hardware_version(root)
     pins = pins_for(config.gpio, hardware)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from litestar import Controller, Response
 
 from app.api.pikvm import state
@@ -10,6 +12,7 @@ from app.api.pikvm.params import flag, number, text
 from app.api.routing import Req, get, post, services
 from app.services.atx_actions import AtxActions, AtxError
 from app.services.auth.accounts import Role
+from app.services.gpio_channels import GpioChannels
 
 # pikvm-aio sends these as power actions; kvmd has them as clicks (pikvm-clients.md §4).
 CLICK_ALIASES = {"click": "power", "long": "power_long", "reset": "reset"}
@@ -17,6 +20,14 @@ CLICK_ALIASES = {"click": "power", "long": "power_long", "reset": "reset"}
 
 def actions(request: Req) -> AtxActions:
     return services(request).kvmd.atx
+
+
+def _extra(request: Req, channel: str) -> GpioChannels:
+    """The configured channels, if ``channel`` is one of them (kvmd: 400 for an unknown channel)."""
+    channels = services(request).kvmd.channels
+    if channel not in channels.names():
+        raise bad_request(f"Unknown GPIO channel {channel!r}")
+    return channels
 
 
 class KvmdAtxController(Controller):
@@ -49,15 +60,18 @@ class KvmdAtxController(Controller):
 
     @get("/gpio", role=Role.VIEWER)
     async def gpio(self, request: Req) -> Response[bytes]:
-        return answer({"model": state.gpio_model(), "state": state.gpio(services(request))})
+        svc = services(request)
+        return answer({"model": state.gpio_model(svc), "state": await asyncio.to_thread(state.gpio, svc)})
 
     @post("/gpio/switch", role=Role.USER)
     async def switch(self, request: Req) -> Response[bytes]:
         channel = text(request, "channel")
-        flag(request, "state")
-        if channel not in state.GPIO_OUTPUTS and channel not in state.GPIO_INPUTS:
-            raise bad_request(f"Unknown GPIO channel {channel!r}")
-        raise KvmdError(400, "GpioSwitchNotSupported", f"GPIO channel {channel!r} does not support switching")
+        on = flag(request, "state")
+        wait = flag(request, "wait", False)
+        if channel in state.GPIO_OUTPUTS or channel in state.GPIO_INPUTS:
+            raise KvmdError(400, "GpioSwitchNotSupported", f"GPIO channel {channel!r} does not support switching")
+        await _extra(request, channel).switch(channel, on, wait)
+        return answer()
 
     @post("/gpio/pulse", role=Role.USER)
     async def pulse(self, request: Req) -> Response[bytes]:
@@ -66,7 +80,9 @@ class KvmdAtxController(Controller):
         if button is None:
             if channel in state.GPIO_INPUTS:
                 raise KvmdError(400, "GpioPulseNotSupported", f"GPIO channel {channel!r} is an input")
-            raise bad_request(f"Unknown GPIO channel {channel!r}")
+            extra = _extra(request, channel)
+            await extra.pulse(channel, number(request, "delay", 0, 0, 600), flag(request, "wait", False))
+            return answer()
         svc = services(request)
         delay = number(request, "delay", 0, 0, svc.power.max_press_ms / 1000)
         wait = flag(request, "wait", False)

@@ -122,26 +122,53 @@ def atx(services: Services) -> dict[str, Any]:
 
 
 def gpio(services: Services) -> dict[str, Any]:
+    """The ATX lines as kvmd names them, then ``gpio.channels`` (blocking: reads input lines)."""
     power, hdd = services.power.leds()
     busy = services.power.busy
+    extra = kvmd_state(services).channels.state()
     return {
-        "inputs": {"power_led": {"online": True, "state": power}, "hdd_led": {"online": True, "state": hdd}},
-        "outputs": {name: {"online": True, "state": False, "busy": busy} for name in GPIO_OUTPUTS},
+        "inputs": {
+            "power_led": {"online": True, "state": power},
+            "hdd_led": {"online": True, "state": hdd},
+            **extra["inputs"],
+        },
+        "outputs": {
+            **{name: {"online": True, "state": False, "busy": busy} for name in GPIO_OUTPUTS},
+            **extra["outputs"],
+        },
     }
 
 
-def gpio_model() -> dict[str, Any]:
+def gpio_model(services: Services) -> dict[str, Any]:
     pulse = {"delay": 0.1, "min_delay": 0.1, "max_delay": 10.0}
+    extra = kvmd_state(services).channels.scheme()
+    table: list[Any] = [
+        [{"type": "label", "text": name}, _cell(name, name in extra["inputs"])] for name in _names(extra)
+    ]
     return {
         "scheme": {
-            "inputs": {name: {"hw": {"driver": "__atx__", "pin": name}} for name in GPIO_INPUTS},
+            "inputs": {**{name: {"hw": {"driver": "__atx__", "pin": name}} for name in GPIO_INPUTS}, **extra["inputs"]},
             "outputs": {
-                name: {"switch": False, "pulse": pulse, "hw": {"driver": "__atx__", "pin": name}}
-                for name in GPIO_OUTPUTS
+                **{
+                    name: {"switch": False, "pulse": pulse, "hw": {"driver": "__atx__", "pin": name}}
+                    for name in GPIO_OUTPUTS
+                },
+                **extra["outputs"],
             },
         },
-        "view": {"header": {"title": "ATX"}, "table": []},
+        "view": {"header": {"title": "GPIO" if table else "ATX"}, "table": table},
     }
+
+
+def _names(extra: dict[str, dict[str, Any]]) -> list[str]:
+    return [*extra["inputs"], *extra["outputs"]]
+
+
+def _cell(name: str, is_input: bool) -> dict[str, Any]:
+    """kvmd's view cell: an LED for an input, a button for an output (kvmd's web page draws these)."""
+    if is_input:
+        return {"type": "input", "channel": name, "color": "green"}
+    return {"type": "output", "channel": name, "text": "Click", "confirm": False}
 
 
 # --- HID -----------------------------------------------------------------------------------------

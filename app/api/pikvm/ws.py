@@ -66,8 +66,9 @@ async def _push(socket: Socket, svc: Any, looped: asyncio.Event) -> None:
     first = await asyncio.to_thread(_states, svc, True)
     info = await asyncio.to_thread(state.info, svc, False)  # kvmd's web page reads the current layout
     legacy_info = await asyncio.to_thread(state.info, svc, True)
-    await socket.send_text(event("gpio_model", state.gpio_model()))
-    await socket.send_text(event("gpio_model_state", state.gpio_model()))
+    model = state.gpio_model(svc)
+    await socket.send_text(event("gpio_model", model))
+    await socket.send_text(event("gpio_model_state", model))
     for kind, payload in first.items():
         await _send_state(socket, kind, payload)
     await socket.send_text(event("info", info))
