@@ -48,6 +48,7 @@ def test_https_with_the_device_certificate(dual: tuple[RunningApp, str, ssl.SSLC
         info = client.get("/api/info", headers=ADMIN)
         assert info.status_code == 200 and info.json()["ok"] is True
         assert info.json()["result"]["system"]["kvmd"]["version"]
+        assert info.headers["x-content-type-options"] == "nosniff"  # the main listener's security headers
         anonymous = client.get("/api/atx")
         assert anonymous.status_code == 401
         expected = {"error": "UnauthorizedError", "error_msg": "No credentials"}
