@@ -145,7 +145,8 @@ class VncConnection:
                 self._requested = True
                 if not incremental:
                     self._full = True
-                self._wake.set()
+                if self._ready() is not None:  # else the next frame wakes the update loop
+                    self._wake.set()
             elif kind == wire.C_KEY:
                 down, keysym = struct.unpack(">BxxI", await read(7))
                 if self.inputs is not None:
@@ -247,8 +248,12 @@ class VncConnection:
             return latest
         return None
 
+    def _on_frame(self) -> None:
+        if self._requested or self._continuous:  # else the client's request wakes the update loop
+            self._wake.set()
+
     async def _update_loop(self) -> None:
-        stop_listening = self.capture.listen(self._wake.set)  # woken at every frame, and by requests
+        stop_listening = self.capture.listen(self._on_frame)
         try:
             while True:
                 if self._ready() is None:
