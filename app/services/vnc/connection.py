@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from app.services.auth.accounts import Role
 from app.services.video.capture import Capture, Frame
-from app.services.vnc import encodings, wire
+from app.services.vnc import encodings, wire, zrle
 from app.services.vnc.input import VncInput
 from app.services.vnc.link import Link, Piece
 from app.services.vnc.security import Identity
@@ -85,7 +85,7 @@ class VncConnection:
         self._pseudo: list[bytes] = []  # pseudo-rectangles waiting for the next update
         self._last_seq = 0
         self._last_image: encodings.Image | None = None
-        self._zrle = encodings.ZrleStream()
+        self._zrle = zrle.ZrleStream()
         self._sent = 0
 
     # --- the whole connection --------------------------------------------------------------
@@ -334,8 +334,12 @@ class VncConnection:
         if box is None:
             return None
         if encoding == wire.ENC_ZRLE:
-            return await asyncio.to_thread(self._zrle.encode, image, box, self.format)
+            return await asyncio.to_thread(self._zrle_rect, image, box)
         return await asyncio.to_thread(encodings.raw, image, box, self.format)
+
+    def _zrle_rect(self, image: encodings.Image, box: tuple[int, int, int, int]) -> list[Piece]:
+        x, y, w, h = box
+        return self._zrle.encode(encodings.pixels(image[y : y + h, x : x + w], self.format), box, self.format)
 
     async def _wait_delivered(self) -> None:
         delay = PACE_POLL_MIN

@@ -2,15 +2,14 @@
 
 Tight's JPEG rectangle is the capture loop's JPEG with a two-to-four-byte header: the bytes the
 MJPEG viewers get are sent as they are (a view into the same object, never decoded or re-encoded).
-Raw and ZRLE need pixels, so the JPEG is decoded once per frame for every client that needs it
-(``Decoded``), and each such client is sent only the part that changed since its last update.
+Raw and ZRLE (``zrle``) need pixels, so the JPEG is decoded once per frame for every client that
+needs it (``Decoded``), and each such client is sent only the part that changed since its last update.
 NumPy and OpenCV are imported on first use, as the video sources do.
 """
 
 from __future__ import annotations
 
 import asyncio
-import zlib
 from typing import TYPE_CHECKING, Any
 
 from app.board.video import jpeg as jpg
@@ -25,8 +24,6 @@ if TYPE_CHECKING:
     Image = npt.NDArray[np.uint8]
 else:
     Image = Any
-
-ZRLE_TILE = 64
 
 
 def tight_head(width: int, height: int, jpeg_size: int) -> bytes:
@@ -114,42 +111,3 @@ def raw(image: Image, box: tuple[int, int, int, int], fmt: PixelFormat) -> list[
     x, y, w, h = box
     data = pixels(image[y : y + h, x : x + w], fmt)
     return [wire.rect(x, y, w, h, wire.ENC_RAW), data.tobytes()]
-
-
-def _cpixel_bytes(fmt: PixelFormat) -> slice:
-    """ZRLE's compressed pixel: 3 bytes when a 32-bit pixel's colours fit in its low or high three."""
-    if fmt.bits_per_pixel != 32 or fmt.depth > 24:
-        return slice(0, fmt.bytes_per_pixel)
-    top = max(
-        (fmt.red_max.bit_length() + fmt.red_shift),
-        (fmt.green_max.bit_length() + fmt.green_shift),
-        (fmt.blue_max.bit_length() + fmt.blue_shift),
-    )
-    low = min(fmt.red_shift, fmt.green_shift, fmt.blue_shift)
-    if top <= 24:  # the low three bytes carry the colour
-        return slice(1, 4) if fmt.big_endian else slice(0, 3)
-    if low >= 8:
-        return slice(0, 3) if fmt.big_endian else slice(1, 4)
-    return slice(0, 4)
-
-
-class ZrleStream:
-    """One client's ZRLE state: its zlib stream lives as long as the connection (RFC 6143 7.7.6)."""
-
-    def __init__(self) -> None:
-        self._zlib = zlib.compressobj(6)
-
-    def encode(self, image: Image, box: tuple[int, int, int, int], fmt: PixelFormat) -> list[bytes | memoryview]:
-        x, y, w, h = box
-        cpixels = pixels(image[y : y + h, x : x + w], fmt)[..., _cpixel_bytes(fmt)]
-        parts: list[bytes] = []
-        for ty in range(0, h, ZRLE_TILE):
-            for tx in range(0, w, ZRLE_TILE):
-                tile = cpixels[ty : ty + ZRLE_TILE, tx : tx + ZRLE_TILE]
-                first = tile[0, 0]
-                if (tile == first).all():
-                    parts.append(b"\x01" + first.tobytes())  # solid
-                else:
-                    parts.append(b"\x00" + tile.tobytes())  # raw
-        data = self._zlib.compress(b"".join(parts)) + self._zlib.flush(zlib.Z_SYNC_FLUSH)
-        return [wire.rect(x, y, w, h, wire.ENC_ZRLE), len(data).to_bytes(4, "big"), data]
