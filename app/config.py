@@ -161,7 +161,9 @@ class Config(_Section):
     logger: Logger = msgspec.field(default_factory=Logger)
     authentication: Literal["enable", "disable"] = "enable"
     jwt: Jwt = msgspec.field(default_factory=Jwt)
-    stun: str = "stun.l.google.com:19302"
+    # NanoKVM ships Google's STUN server; ours contacts nothing unasked (a KVM is often on a LAN without
+    # the internet, where WebRTC needs no STUN): set ``stun.l.google.com:19302`` to reach a KVM across NAT.
+    stun: str = "disable"
     turn: Turn = msgspec.field(default_factory=Turn)
     security: Security = msgspec.field(default_factory=Security)
     # Ours.

@@ -76,13 +76,16 @@ async def _direct_read(socket: Socket, queue: DirectQueue, heard: _Heard) -> Non
             queue.control(payload)
 
 
-async def _direct_deadline(heard: _Heard, pacer: TcpPacer | None, deadline: float) -> None:
-    """Returns (ending the stream) after ``deadline`` seconds without a message or a TCP acknowledgement."""
+async def _direct_deadline(heard: _Heard, queue: DirectQueue, pacer: TcpPacer | None, deadline: float) -> None:
+    """Returns (ending the stream) after ``deadline`` seconds without a message or a TCP acknowledgement
+    while frames sent are still unacknowledged. A viewer that was sent nothing (the encoder not up yet,
+    no signal from NanoKVM's library) has nothing to acknowledge: it is not dead for that."""
     acked = 0
     while True:
         await asyncio.sleep(1.0)
         now_acked = pacer.acked() if pacer is not None else 0
-        if now_acked != acked:
+        # Acknowledged bytes include the WebSocket framing, so all sent when they reach the payloads.
+        if now_acked != acked or now_acked >= queue.sent_bytes:
             acked, heard.at = now_acked, time.monotonic()
         if time.monotonic() - heard.at > deadline:
             return
@@ -118,7 +121,7 @@ async def h264_direct(socket: Socket) -> None:
             lambda _: (
                 _direct_read(socket, queue, heard),
                 _direct_write(socket, queue),
-                _direct_deadline(heard, pacer, READ_DEADLINE),
+                _direct_deadline(heard, queue, pacer, READ_DEADLINE),
             ),
         )
     finally:

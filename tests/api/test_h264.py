@@ -376,3 +376,44 @@ def test_nanokvm_board_streams_what_libkvm_encodes(tmp_path: Path, monkeypatch: 
             reader.close()
     finally:
         app.stop()
+
+
+async def test_a_silent_stun_server_does_not_hold_up_the_answer(tmp_path: Path) -> None:
+    """A KVM on a LAN without the internet: the configured STUN server never answers. aioice alone
+    would wait 5 s for it before aiortc can answer; the server waits about a second."""
+    import socket
+
+    from aioice.ice import get_host_addresses
+    from aiortc import RTCConfiguration, RTCPeerConnection
+    from websockets.asyncio.client import connect as connect_async
+
+    addresses = get_host_addresses(use_ipv4=True, use_ipv6=False)
+    if not addresses:
+        pytest.skip("no IPv4 address but loopback here: ICE has no host candidate to query STUN from")
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # a STUN server that never answers
+    silent.bind((addresses[0], 0))
+    silent.setblocking(False)
+    stun = f"{addresses[0]}:{silent.getsockname()[1]}"
+    app = await asyncio.to_thread(start_app, tmp_path, {**SMALL, "stun": stun})
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        client = await asyncio.to_thread(app.login)
+        url = app.url.replace("http", "ws") + "/api/stream/h264"
+        async with connect_async(url, additional_headers=cookie(client), open_timeout=10) as ws:
+            first = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert json.loads(first["data"]) == [{"urls": [f"stun:{stun}"]}]  # the page gets it too
+            pc.addTransceiver("video", direction="recvonly")
+            await pc.setLocalDescription(await pc.createOffer())
+            offer = {"type": "offer", "sdp": pc.localDescription.sdp}
+            started = time.monotonic()
+            await ws.send(json.dumps({"event": "video-offer", "data": json.dumps(offer)}))
+            while json.loads(await asyncio.wait_for(ws.recv(), 20))["event"] != "video-answer":
+                pass
+            took = time.monotonic() - started
+        request = silent.recv(2048)  # the server did ask (raises if nothing came)
+        assert request[:2] == b"\x00\x01", request[:20]  # a STUN Binding request
+        assert took < 4.0, f"the answer took {took:.1f} s"  # 5 s and more when it waits for STUN
+    finally:
+        await pc.close()
+        silent.close()
+        await asyncio.to_thread(app.stop)

@@ -47,6 +47,7 @@ class DirectQueue:
         self._in_flight: deque[int] = deque()
         self.waiting_for_key = True
         self.dropped = 0
+        self.sent_bytes = 0  # handed to the socket so far (for the read deadline)
         self.wake = asyncio.Event()
 
     def _used(self) -> int:
@@ -100,6 +101,7 @@ class DirectQueue:
         self._bytes -= len(message) - _HEADER.size
         if self.window is not None:
             self._in_flight.append(timestamp)
+        self.sent_bytes += len(message)
         return message
 
     def control(self, data: bytes) -> None:

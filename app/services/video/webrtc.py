@@ -15,6 +15,7 @@ SDP; the browser's trickled candidates are added as they come.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,10 @@ PLAYOUT_DELAY_URI = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay"
 PLAYOUT_DELAY_ID = 5  # pion's default; the offer's ID is used when it has one
 RTP_PAYLOAD_MAX = 1200
 QUEUE_FRAMES = 8  # a viewer further behind than this drops to the next key frame
+# aiortc answers only once its candidates are gathered, and aioice waits up to 5 s for a STUN (or TURN)
+# server. A KVM often sits on a LAN without the internet, where the configured STUN server never
+# answers: the answer waits this long at most; a reachable server answers within it (one round trip).
+GATHER_SECONDS = 1.0
 VIDEO_CLOCK = 90_000
 
 Send = Callable[[str, str], Awaitable[None]]
@@ -101,6 +106,14 @@ def _playout_delay_map(negotiated_id: int) -> Any:
             return int(profile), bytes(value)
 
     return WithPlayoutDelay()
+
+
+def _bound_gathering(transceiver: Any, seconds: float) -> None:
+    """Let this connection's STUN/TURN queries take ``seconds`` at most (aioice's own limit is 5 s and
+    has no setting; its per-call default is replaced on this connection only)."""
+    connection = transceiver.sender.transport.transport.iceGatherer._connection
+    gather = connection.get_component_candidates
+    connection.get_component_candidates = functools.partial(gather, timeout=seconds)
 
 
 class PipelineTrack:
@@ -202,6 +215,7 @@ class WebRtcSession:
         if not transceiver._codecs:
             raise ValueError("the offer has no H.264 with packetization-mode 1")
         sender._send_keyframe = lambda: self.pipeline.request_key_frame(recovery=True)  # type: ignore[method-assign]  # picture loss
+        _bound_gathering(transceiver, GATHER_SECONDS)
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)
         self._write_playout_delay(sender)
