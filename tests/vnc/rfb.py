@@ -13,11 +13,13 @@ from typing import Any
 
 import cv2
 import numpy as np
+from Crypto.Cipher import DES
 
 TIGHT, RAW, ZRLE = 7, 0, 16
 QEMU_KEY, EXT_DESKTOP, DESKTOP_SIZE = -258, -308, -223
 JPEG_QUALITY_8 = -24
 CONTINUOUS = -313
+X509_NONE, X509_VNC, X509_PLAIN = 260, 261, 262
 
 
 class Refused(Exception):
@@ -72,21 +74,41 @@ class RfbClient:
         self.sock.sendall(b"\x01")
         self._result()
 
-    def login_vencrypt(self, username: str, password: str, cafile: str | None = None) -> None:
+    def vencrypt_subtypes(self) -> list[int]:
+        """Choose VeNCrypt (19), agree on version 0.2: the subtypes the server offers."""
         assert 19 in self.security_types()
         self.sock.sendall(b"\x13")
         assert self.recv(2) == b"\x00\x02"
         self.sock.sendall(b"\x00\x02")
         assert self.u8() == 0
-        subtypes = [self.u32() for _ in range(self.u8())]
-        assert 262 in subtypes, subtypes  # X509Plain
-        self.sock.sendall(struct.pack(">I", 262))
+        return [self.u32() for _ in range(self.u8())]
+
+    def vencrypt(self, subtype: int, cafile: str | None = None) -> None:
+        """VeNCrypt with ``subtype`` (260 X509None, 261 X509Vnc, 262 X509Plain): TLS started."""
+        subtypes = self.vencrypt_subtypes()
+        assert subtype in subtypes, subtypes
+        self.sock.sendall(struct.pack(">I", subtype))
         assert self.u8() == 1
         context = ssl.create_default_context(cafile=cafile) if cafile else ssl._create_unverified_context()  # noqa: S323
         self.sock = context.wrap_socket(self.sock, server_hostname="127.0.0.1")
+
+    def login_vencrypt(self, username: str, password: str, cafile: str | None = None) -> None:
+        self.vencrypt(X509_PLAIN, cafile)
         user, word = username.encode(), password.encode()
         self.sock.sendall(struct.pack(">II", len(user), len(word)) + user + word)
         self._result()
+
+    def vnc_auth(self, password: str) -> None:
+        """RFC 6143 7.2.2: the challenge DES-encrypted with the password (8 bytes, each bit-reversed) as key."""
+        challenge = self.recv(16)
+        key = bytes(int(f"{b:08b}"[::-1], 2) for b in password.encode()[:8].ljust(8, b"\0"))
+        self.sock.sendall(DES.new(key, DES.MODE_ECB).encrypt(challenge))  # noqa: S304 - the protocol's
+        self._result()
+
+    def login_vnc(self, password: str) -> None:
+        assert 2 in self.security_types()
+        self.sock.sendall(b"\x02")
+        self.vnc_auth(password)
 
     def init(self, encodings: list[int]) -> None:
         self.sock.sendall(b"\x01")  # shared
