@@ -26,7 +26,18 @@ from websockets.typing import Subprotocol
 from app.services.auth.transport import encrypt
 from tests.api.mjpeg import MjpegReader
 from tests.conftest import RunningApp, free_port, start_app
-from tests.vnc.rfb import CONTINUOUS, EXT_DESKTOP, JPEG_QUALITY_8, QEMU_KEY, RAW, TIGHT, Refused, RfbClient, decode_jpeg
+from tests.vnc.rfb import (
+    CONTINUOUS,
+    DESKTOP_SIZE,
+    EXT_DESKTOP,
+    JPEG_QUALITY_8,
+    QEMU_KEY,
+    RAW,
+    TIGHT,
+    Refused,
+    RfbClient,
+    decode_jpeg,
+)
 
 # vncdotool runs one Twisted reactor per process, in a thread; it is shut down once at the end.
 _vncdotool_used = False
@@ -430,3 +441,89 @@ def test_websocket_ends_with_the_session(board: Board) -> None:
                 conn.recv(timeout=10)
         assert time.monotonic() - started < 5
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+
+def next_picture(client: RfbClient, size: tuple[int, int], timeout: float = 30) -> bytes:
+    """The first JPEG once the client's framebuffer has ``size`` (the server resized it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        client.request(incremental=True)
+        update = client.update()
+        if (client.width, client.height) == size and update.jpegs:
+            return update.jpegs[-1]
+    raise AssertionError(f"no {size} picture; the client is at {client.width}x{client.height}")
+
+
+def test_no_signal_is_a_picture_and_clients_follow_the_size(board: Board) -> None:
+    """HDMI capture off: the "no signal" picture (1280x720 here) reaches VNC clients, resized by
+    ExtendedDesktopSize or the older DesktopSize, as the same JPEG MJPEG viewers get; back on, 1080p."""
+    board.power_on()
+    extended, plain = connect_plain(board), connect_plain(board)
+    try:
+        extended.init([TIGHT, JPEG_QUALITY_8, EXT_DESKTOP, RAW])
+        plain.init([TIGHT, JPEG_QUALITY_8, DESKTOP_SIZE, RAW])
+        for client in (extended, plain):
+            client.request()
+            client.update()
+            assert (client.width, client.height) == (1920, 1080)
+        assert board.admin.post("/api/vm/hdmi/disable").json()["code"] == 0
+        try:
+            for client in (extended, plain):
+                jpeg = next_picture(client, (1280, 720))
+                image = decode_jpeg(jpeg)
+                assert image.shape == (720, 1280, 3)
+                assert image.std() > 1  # words on a plain background, not an empty screen
+                assert jpeg == board.mjpeg_frame()  # the very picture MJPEG shows
+        finally:
+            assert board.admin.post("/api/vm/hdmi/enable").json()["code"] == 0
+        for client in (extended, plain):
+            assert decode_jpeg(next_picture(client, (1920, 1080))).shape == (1080, 1920, 3)
+    finally:
+        extended.close()
+        plain.close()
+
+
+def capture_fps(board: Board) -> float:
+    """What the capture loop last reported in /kvmapp/kvm/now_fps (0 once it stopped)."""
+    path = board.app.path("/kvmapp/kvm/now_fps")
+    return float(path.read_text() or 0) if path.exists() else 0.0
+
+
+def fresh_pictures(client: RfbClient, count: int = 3) -> set[bytes]:
+    """``count`` different pictures in a row (the sim PC's clock moves): the capture is running."""
+    seen: set[bytes] = set()
+    deadline = time.monotonic() + 20
+    while len(seen) < count:
+        assert time.monotonic() < deadline, "the picture stopped changing"
+        client.request(incremental=True)
+        seen.update(client.update().jpegs)
+    return seen
+
+
+def test_vnc_clients_are_viewers_with_the_mjpeg_ones(board: Board) -> None:
+    """The capture runs while any viewer of any kind watches, and stops with the last."""
+    board.power_on()
+    wait_until(lambda: capture_fps(board) == 0, timeout=20)  # the earlier tests' clients are gone
+    first = connect_plain(board)
+    first.init([TIGHT, JPEG_QUALITY_8, RAW])
+    first.request()
+    first.update()
+    fresh_pictures(first)
+    wait_until(lambda: capture_fps(board) > 0, timeout=10)  # a VNC client alone starts the capture
+    reader = MjpegReader(board.app.url, str(board.admin.cookies.get("nano-kvm-token")))
+    try:
+        reader.next_part()
+        first.close()  # the MJPEG viewer still watches: frames go on
+        parts = {reader.next_part().jpeg for _ in range(10)}
+        assert len(parts) > 1
+        second = connect_plain(board)
+        second.init([TIGHT, JPEG_QUALITY_8, RAW])
+        second.request()
+        second.update()
+    finally:
+        reader.sock.close()
+    try:
+        fresh_pictures(second)  # the MJPEG viewer left; a VNC client keeps the capture going
+    finally:
+        second.close()
+    wait_until(lambda: capture_fps(board) == 0, timeout=10)  # the last viewer left: the capture stopped
