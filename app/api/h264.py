@@ -10,7 +10,6 @@ for a pong); a frame that cannot be handed on within 2 s ends the connection (wr
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import logging
 import time
 from typing import Any
@@ -35,6 +34,7 @@ SIGNAL_READ_LIMIT = 64 * 1024  # an SDP offer is a few kB
 READ_DEADLINE = 30.0
 WRITE_DEADLINE = 2.0
 TOO_BIG = (1009, "message too big")
+UNAVAILABLE = 1011  # "internal error": this board cannot stream the mode (PyAV or aiortc missing)
 
 
 class Signal(msgspec.Struct):
@@ -54,6 +54,12 @@ async def _receive(socket: Socket, limit: int) -> bytes | str | None:
         await socket.close(*TOO_BIG)
         return None
     return payload
+
+
+async def _refuse(socket: Socket, missing: str) -> None:
+    """This install cannot stream the mode: close 1011 with the reason (pages then fall back to MJPEG)."""
+    log.warning("%s (pip install 'nanokvm-py[h264]')", missing)
+    await socket.close(UNAVAILABLE, missing)
 
 
 # --- direct ------------------------------------------------------------------------------------
@@ -111,6 +117,9 @@ async def h264_direct(socket: Socket) -> None:
     pipeline: H264Pipeline = app_services(socket).h264
     window = flow_window(socket.query_params.get("flow"))
     await socket.accept()
+    if (missing := pipeline.unavailable("direct")) is not None:
+        await _refuse(socket, missing)
+        return
     queue = DirectQueue(window, lambda recovery: pipeline.request_key_frame(recovery=recovery))
     pacer = TcpPacer.for_scope(socket.scope)
     heard = _Heard()
@@ -156,9 +165,8 @@ async def h264_webrtc(socket: Socket) -> None:
     config = services.config
     servers = ice_servers(config.stun, config.turn.turn_addr, config.turn.turn_user, config.turn.turn_cred)
     await socket.accept()
-    if importlib.util.find_spec("aiortc") is None:
-        log.error("WebRTC needs aiortc (pip install 'nanokvm-py[h264]')")
-        await socket.close(1011, "WebRTC is not available")
+    if (missing := services.h264.unavailable("webrtc")) is not None:
+        await _refuse(socket, missing)
         return
 
     async def send(event: str, data: str) -> None:

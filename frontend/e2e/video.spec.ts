@@ -96,3 +96,35 @@ for (const [mode, label, element] of [
     });
   });
 }
+
+// A board without the h264 extra (the zipapp): both H.264 routes close with 1011 and a reason, as
+// tests/api/test_h264.py checks on the server; here the routes answer that way for the page.
+test.describe('a board without H.264', () => {
+  test.use({ videoMode: '' });
+
+  test('the page falls back from WebRTC and direct to MJPEG and says why', async ({ page }) => {
+    const errors = watchConsole(page);
+    const refused: string[] = [];
+    for (const [pattern, reason] of [
+      [/\/api\/stream\/h264$/, 'H.264 over WebRTC needs PyAV and aiortc on the board'],
+      [/\/api\/stream\/h264\/direct(\?.*)?$/, 'H.264 needs PyAV on the board'],
+    ] as const) {
+      await page.routeWebSocket(pattern, (ws) => {
+        refused.push(ws.url());
+        ws.close({ code: 1011, reason });
+      });
+    }
+    await page.goto('/');
+    await page.getByLabel('Username').fill(USER.name);
+    await page.getByLabel('Password').fill(USER.password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    const screen = page.getByTestId('screen');
+    await expect(screen).toHaveAttribute('data-mode', 'mjpeg', { timeout: 20_000 });
+    await expect(screen).toHaveAttribute('data-video', 'playing', { timeout: 20_000 });
+    await expect(page.getByText(/needs PyAV .*: showing MJPEG/)).toBeVisible();
+    expect(refused.some((url) => url.endsWith('/api/stream/h264'))).toBe(true);
+    // Not stored: a board that gains H.264 gets it on the next visit.
+    expect(await page.evaluate(() => localStorage.getItem('kvm-video-mode'))).toBeNull();
+    expect(errors).toEqual([]);
+  });
+});

@@ -417,3 +417,43 @@ async def test_a_silent_stun_server_does_not_hold_up_the_answer(tmp_path: Path) 
         await pc.close()
         silent.close()
         await asyncio.to_thread(app.stop)
+
+
+def test_without_pyav_and_aiortc_both_routes_refuse_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A board whose Python lacks the ``h264`` extra (the zipapp): both H.264 routes close with 1011
+    and the reason (our page then falls back to MJPEG), capture-status says so for each mode
+    (NanoKVM's page shows it), MJPEG still streams, and nothing fails with a traceback."""
+    from tests.api.mjpeg import MjpegReader
+
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    # sys.modules[name] = None: "import av" raises ImportError and find_spec() answers None, as when
+    # the packages are not installed.
+    (hide / "sitecustomize.py").write_text('import sys\nsys.modules["av"] = None\nsys.modules["aiortc"] = None\n')
+    monkeypatch.setenv("PYTHONPATH", str(hide))
+    app = start_app(tmp_path, SMALL)
+    try:
+        client = app.login()
+        base = app.url.replace("http", "ws")
+        with connect(base + "/api/ws", additional_headers=cookie(client), open_timeout=10) as status:
+            _events(status, lambda e: any(x["type"] == "hid-led-status" for x in e))
+            for path, mode, reason in (
+                ("/api/stream/h264/direct", "direct", "H.264 needs PyAV on the board"),
+                ("/api/stream/h264", "h264", "H.264 over WebRTC needs PyAV and aiortc on the board"),
+            ):
+                socket = connect(base + path, additional_headers=cookie(client), open_timeout=10)
+                with socket, pytest.raises(ConnectionClosed) as closed:
+                    socket.recv(timeout=10)
+                assert closed.value.rcvd is not None
+                assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1011, reason)
+                events = _events(status, lambda e: any(x["type"] == "capture-status" for x in e))
+                (report,) = [e["data"] for e in events if e["type"] == "capture-status"]
+                assert (report["mode"], report["ok"], report["result"]) == (mode, False, -2)
+        reader = MjpegReader(app.url, client.cookies.get("nano-kvm-token") or "")
+        try:
+            assert reader.next_part().jpeg.startswith(b"\xff\xd8")
+        finally:
+            reader.close()
+        assert "Traceback" not in app.log.read_text()
+    finally:
+        app.stop()

@@ -19,6 +19,7 @@ out the same object) is not encoded again unless a key frame is due.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import itertools
 import logging
 import threading
@@ -52,6 +53,10 @@ Deliver = Callable[[AccessUnit], None]
 
 def _always() -> bool:
     return True
+
+
+def _importable(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +130,18 @@ class H264Pipeline:
 
     def _wanted(self) -> bool:
         return any(viewer.wants() for viewer in list(self._viewers.values()))
+
+    def unavailable(self, mode: str) -> str | None:
+        """Why ``mode`` (``direct``/``webrtc``) cannot stream on this install, or None. PyAV and aiortc
+        are an optional extra (not in the zipapp): without PyAV only NanoKVM's library encodes, and
+        WebRTC needs aiortc (which needs PyAV). Reported as capture-status -2 for that mode too."""
+        needed = {"webrtc": ("av", "aiortc"), "direct": ("av",) if self.needs_pictures else ()}[mode]
+        missing = [name for name in needed if not _importable(name)]
+        if not missing:
+            return None
+        self.capture.status.report(STATUS_MODE[mode], -2)
+        names = " and ".join("PyAV" if name == "av" else name for name in missing)
+        return f"H.264 {'over WebRTC ' if mode == 'webrtc' else ''}needs {names} on the board"
 
     def count(self, mode: str) -> int:
         return sum(1 for viewer in self._viewers.values() if viewer.mode == mode)

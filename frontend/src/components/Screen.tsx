@@ -26,6 +26,8 @@ interface Props {
   videoMode?: VideoMode;
   /** Show the measured frame rate, bitrate and glass-to-glass delay. */
   showStats?: boolean;
+  /** The server cannot stream ``videoMode`` (no H.264 on the board): the page picks another. */
+  onUnavailable?: (mode: VideoMode, reason: string) => void;
 }
 
 type Media = HTMLImageElement | HTMLVideoElement | HTMLCanvasElement;
@@ -43,6 +45,7 @@ function mediaSize(el: Media): [number, number] {
  */
 export function Screen({
   send, control, mouseMode, signalError, hostOn, streamEpoch = 0, videoMode = 'mjpeg', showStats = false,
+  onUnavailable,
 }: Props) {
   const boxRef = useRef<HTMLElement>(null);
   const imgRef = useRef<HTMLImageElement>(null);
@@ -61,6 +64,8 @@ export function Screen({
   sendRef.current = send;
   const modeRef = useRef(mouseMode);
   modeRef.current = mouseMode;
+  const unavailableRef = useRef(onUnavailable);
+  unavailableRef.current = onUnavailable;
 
   const kb = useRef(new KeyboardState());
   const mouse = useRef({ buttons: 0, x: -1, y: -1 });
@@ -108,6 +113,7 @@ export function Screen({
         setFailed(true);
       },
       onEnded: () => setLoaded(false),
+      onUnavailable: (reason: string) => unavailableRef.current?.(videoMode, reason),
     };
     let player: Player;
     try {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { initialMode, latencyFrom, readStamp, stampCell } from './video';
+import { fallbackMode, initialMode, latencyFrom, readStamp, stampCell } from './video';
 
 /** RGBA pixels with two rows of 32 squares painted as the sim screen does (bit 31 first). */
 function painted(clock: number, frame: number, cell: number, width: number): Uint8ClampedArray {
@@ -48,5 +48,14 @@ describe('the initial video mode', () => {
     expect(initialMode('mjpeg')).toBe('mjpeg');
     expect(initialMode('bogus')).toBe(initialMode(null));
     expect(['webrtc', 'direct', 'mjpeg']).toContain(initialMode(null));
+  });
+});
+
+describe('the mode after one the server cannot stream', () => {
+  it('is a later one this browser has, MJPEG at the end', () => {
+    // Node has neither RTCPeerConnection nor VideoDecoder: only MJPEG is left after any mode.
+    expect(fallbackMode('webrtc')).toBe('mjpeg');
+    expect(fallbackMode('direct')).toBe('mjpeg');
+    expect(fallbackMode('mjpeg')).toBe('mjpeg');
   });
 });

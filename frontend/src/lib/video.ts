@@ -8,6 +8,8 @@ export const VIDEO_MODES: VideoMode[] = ['webrtc', 'direct', 'mjpeg'];
 export const DIRECT_CODEC = 'avc1.42E02A';
 export const FLOW_WINDOW = 8;
 const HEARTBEAT_MS = 60_000;
+/** The close code of an H.264 route on a board that cannot stream it (PyAV or aiortc missing). */
+export const UNAVAILABLE = 1011;
 
 export function supported(mode: VideoMode): boolean {
   if (mode === 'webrtc') return typeof RTCPeerConnection !== 'undefined';
@@ -20,6 +22,11 @@ export function initialMode(stored: string | null): VideoMode {
     return stored as VideoMode;
   }
   return VIDEO_MODES.find(supported) ?? 'mjpeg';
+}
+
+/** The next mode to try when ``mode`` is not available on the server: a later one this browser has. */
+export function fallbackMode(mode: VideoMode): VideoMode {
+  return VIDEO_MODES.slice(VIDEO_MODES.indexOf(mode) + 1).find(supported) ?? 'mjpeg';
 }
 
 export function streamUrl(path: string): string {
@@ -126,6 +133,8 @@ export interface PlayerEvents {
   onError(reason: string): void;
   /** Close code 4401: the session ended. */
   onEnded(): void;
+  /** Close code 1011: the server cannot stream this mode (no H.264 on the board); the reason says why. */
+  onUnavailable(reason: string): void;
   meter: StatsMeter;
 }
 
@@ -179,6 +188,7 @@ export function startWebRtc(video: HTMLVideoElement, events: PlayerEvents): Play
   socket.onclose = (e) => {
     if (stopped) return;
     if (e.code === 4401) events.onEnded();
+    else if (e.code === UNAVAILABLE) events.onUnavailable(e.reason);
     else events.onError('signalling closed');
   };
 
@@ -275,6 +285,7 @@ export function startDirect(canvas: HTMLCanvasElement, events: PlayerEvents): Pl
     if (stopped) return;
     reset();
     if (e.code === 4401) events.onEnded();
+    else if (e.code === UNAVAILABLE) events.onUnavailable(e.reason);
     else events.onError('stream closed');
   };
   return {

@@ -10,7 +10,7 @@ import { Brand } from '../components/Brand';
 import { PowerPanel } from '../components/PowerPanel';
 import { Screen, type MouseMode } from '../components/Screen';
 import { ScreenToolbar } from '../components/ScreenToolbar';
-import { VIDEO_MODE_KEY, initialMode, type VideoMode } from '../lib/video';
+import { VIDEO_MODE_KEY, fallbackMode, initialMode, type VideoMode } from '../lib/video';
 import { PasteDialog } from '../components/PasteDialog';
 import type { Combo } from '../components/KeysMenu';
 import { MediaPanel } from '../components/media/MediaPanel';
@@ -159,6 +159,13 @@ export function DesktopPage({ account, onLoggedOut, onChangePassword, onSettings
     setVideoMode(m);
   }
 
+  // Not stored: once the board can stream H.264 again, the next visit uses it.
+  const modeUnavailable = useCallback((m: VideoMode, reason: string) => {
+    const next = fallbackMode(m);
+    setVideoMode((current) => (current === m ? next : current));
+    setNotice(`${reason || 'This video mode is not available'}: showing ${next === 'mjpeg' ? 'MJPEG' : next}.`);
+  }, []);
+
   function changeMouseMode(m: MouseMode) {
     localStorage.setItem(MOUSE_MODE_KEY, m);
     setMouseMode(m);
@@ -243,6 +250,7 @@ export function DesktopPage({ account, onLoggedOut, onChangePassword, onSettings
               streamEpoch={ws.reconnects}
               videoMode={videoMode}
               showStats={showStats}
+              onUnavailable={modeUnavailable}
             />
           )}
         </div>
