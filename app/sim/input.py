@@ -46,6 +46,7 @@ class SimInput:
         self.pointer = (ABS_MAX // 2, ABS_MAX // 2)
         self.buttons = 0
         self.clicks = 0
+        self.wheel = 0  # wheel steps turned, up positive
         self.reports = 0
         self.keyboard = bytes(8)  # the last keyboard report: what the host believes is held
         self._lock = threading.Lock()
@@ -101,6 +102,7 @@ class SimInput:
                 "pointer": {"x": self.pointer[0], "y": self.pointer[1]},
                 "buttons": self.buttons,
                 "clicks": self.clicks,
+                "wheel": self.wheel,
                 "reports": self.reports,
                 "keysHeld": any(self.keyboard),
                 "leds": self.decoder.led_report(),
@@ -170,7 +172,8 @@ class SimInput:
                 if self.decoder.led_report() != leds:
                     self._answer_leds()
             elif name == "mouse":
-                buttons, dx, dy, _ = struct.unpack("<Bbbb", report)
+                buttons, dx, dy, wheel = struct.unpack("<Bbbb", report)
+                self.wheel += wheel
                 x, y = self.pointer
                 scale = 64  # one relative count moves about 1/500 of the screen
                 self.pointer = (
@@ -179,7 +182,8 @@ class SimInput:
                 )
                 self._buttons(buttons)
             else:
-                buttons, x, y, _ = struct.unpack("<BHHb", report)
+                buttons, x, y, wheel = struct.unpack("<BHHb", report)
+                self.wheel += wheel
                 self.pointer = (min(x, ABS_MAX), min(y, ABS_MAX))
                 self._buttons(buttons)
 

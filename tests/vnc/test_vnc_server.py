@@ -263,6 +263,11 @@ def test_pointer_buttons_and_clipboard(board: Board) -> None:
         pointer = host(board.admin)["pointer"]
         assert abs(pointer["x"] - 16392) < 20 and abs(pointer["y"] - 16399) < 20
         assert host(board.admin)["buttons"] == 0
+        wheel = host(board.admin)["wheel"]
+        for button in (4, 4, 5):  # RFB's buttons 4 and 5: the wheel turned up, up, down
+            client.mousePress(button)
+        wait_until(lambda: host(board.admin)["wheel"] == wheel + 1)
+        assert host(board.admin)["clicks"] == clicks + 2  # the wheel clicks no button
         client.clientCutText("pasted, OK!")  # typed in the host's layout
         # vncdotool's clientCutText returns None, which becomes the protocol its later calls get.
         reactor.callFromThread(client.factory.deferred.addCallback, lambda _: client.protocol)
