@@ -198,7 +198,7 @@ def build_services(config: Config, root_path: Path, config_path: Path | None = N
         audit=AuditLog(root("/etc/kvm/audit.jsonl")),
         input_regions=InputRegions(root),
         internal_token=InternalToken(root),
-        ai=AiControl(root, hid, paster, capture, power, images),
+        ai=AiControl(root, hid, paster, capture, power, images, auth.tokens.authenticate),
         screenshots=Screenshots(capture),
         kasm_users=KasmUsers(auth),
     )

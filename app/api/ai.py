@@ -6,10 +6,12 @@ NanoKVM's ``{"error": ...}`` refusals before the SDK sees the request."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+import anyio
 import msgspec
 from litestar import Controller, Response
 from litestar.types import HTTPResponseStartEvent, Receive, Scope, Send
@@ -17,8 +19,9 @@ from litestar.types import HTTPResponseStartEvent, Receive, Scope, Send
 from app.api.envelope import Envelope, ok, read_body
 from app.api.routing import Req, asgi, get, post, put, services
 from app.services.ai.control import ControlError, ControlStatus
-from app.services.ai.service import AiControl, McpUnavailable
+from app.services.ai.service import AiControl, Grant, McpUnavailable
 from app.services.auth.accounts import Role
+from app.services.auth.live import LiveConnections, SessionEnded
 from app.validation import InvalidInput
 
 
@@ -137,6 +140,16 @@ def _error(message: str) -> bytes:
     return json.dumps({"error": message}).encode()
 
 
+def _held(scope: Scope, ai: AiControl, bearer: str, grant: Grant) -> contextlib.AbstractAsyncContextManager[None]:
+    """An API token's request lives inside its session (revoking the token ends it within a second,
+    as its streams); the MCP key's requests end through ``AiControl.revoke`` instead."""
+    session = grant.token
+    if session is None:
+        return contextlib.nullcontext()
+    live: LiveConnections = scope["app"].state.services.live
+    return live.hold(session.username, session.expires, lambda: ai.grant(bearer) is not None, session.sid)
+
+
 def _cross_origin(scope: Scope) -> str | None:
     """Go's http.CrossOriginProtection: a state-changing browser request from another origin is refused."""
     if scope.get("method") in ("GET", "HEAD", "OPTIONS"):
@@ -162,7 +175,9 @@ async def mcp_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
         return
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
     scheme, _, token = headers.get("authorization", "").partition(" ")
-    if scheme != "Bearer" or ai.keys.check(token.strip()) is None:
+    bearer = token.strip() if scheme == "Bearer" else ""
+    grant = ai.grant(bearer)
+    if grant is None:
         await _refuse(send, 401, _error("invalid MCP API key"))
         return
     refused = _cross_origin(scope)
@@ -179,11 +194,18 @@ async def mcp_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
     try:
         app = await ai.asgi()
     except McpUnavailable as err:
-        await _refuse(send, 500, _error(f"MCP server unavailable: {err}"))
+        # A firmware built without the SDK: a clear answer, and everything else keeps running.
+        await _refuse(send, 503, _error(f"MCP server unavailable: {err}"))
         return
-    with ai.request() as revocable:
-        await app(scope, receive, tracked)
-    if revocable.cancelled_caught and not started:
+    revocable: anyio.CancelScope | None = None
+    ended = False
+    try:
+        async with _held(scope, ai, bearer, grant):
+            with ai.request() as revocable:
+                await app(scope, receive, tracked)
+    except SessionEnded:
+        ended = True  # the API token was revoked, expired or its owner demoted below its scope
+    if (ended or (revocable is not None and revocable.cancelled_caught)) and not started:
         # Revoked meanwhile (new key, role change, MCP switched off): the request ends within the second.
         disabled = ai.control.mode() != "mcp"
         await _refuse(

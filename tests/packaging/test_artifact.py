@@ -240,6 +240,24 @@ def test_api_smoke(served: Served, figures: list[str]) -> None:
     )
 
 
+def test_mcp_without_the_sdk_is_a_clear_refusal(served: Served) -> None:
+    """The archive has no MCP SDK (its pydantic-core, rpds-py and cryptography are compiled and not in
+    the image): /api/mcp says so with 503, and the rest of the app runs on."""
+    with httpx.Client(base_url=served.url, timeout=30) as admin:
+        admin.post("/api/auth/login", json={"username": "admin", "password": encrypt("admin")})
+        key = admin.post("/api/mcp/config", json={"enabled": True}).json()["data"]["apiKey"]
+        body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+        headers = {"Authorization": f"Bearer {key}", "Accept": "application/json, text/event-stream"}
+        for _ in range(2):  # and again: nothing is left half-started
+            answer = admin.post("/api/mcp", json=body, headers=headers)
+            assert (answer.status_code, answer.json()) == (
+                503,
+                {"error": "MCP server unavailable: the Python package mcp is not installed on this firmware"},
+            )
+        assert admin.get("/api/vm/info").json()["code"] == 0
+        assert admin.put("/api/ai/control/mode", json={"mode": "off"}).json()["code"] == 0
+
+
 def test_the_frontend_is_served_from_the_archive(served: Served, pyz: Artifact) -> None:
     with zipfile.ZipFile(pyz.path) as archive:
         index_in_zip = archive.read("app/web/index.html")

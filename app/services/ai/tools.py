@@ -2,7 +2,8 @@
 
 NanoKVM's six tools (same names and arguments: type text, press keys, move, click and scroll the mouse,
 screenshot) plus ours: the screen's text (tesseract), the power LEDs, the ATX buttons, and the image
-library. Each tool states the role it needs; the key's role (``keys``) must reach it. Input waits for
+library. Each tool states the role it needs; the bearer's role (``grant``: the MCP key's, or an API
+token's scope) must reach it. Input waits for
 and yields to people (``arbiter``).
 """
 
@@ -20,7 +21,6 @@ from pydantic import Field
 from app.errors import DomainError
 from app.services.ai import keycodes
 from app.services.ai.arbiter import InputArbiter, Preempted
-from app.services.ai.keys import McpKeys
 from app.services.auth.accounts import Role
 from app.services.hid import reports
 from app.services.hid.keymap import LAYOUTS, Keymap
@@ -43,7 +43,7 @@ class Devices:
     capture: Capture
     power: PowerService
     images: ImageLibrary
-    keys: McpKeys
+    grant: Callable[[str], Role | None]  # the bearer's role, None if it is no key or token
     arbiter: InputArbiter
 
 
@@ -55,9 +55,9 @@ def bearer(headers: object) -> str:
     return token.strip() if scheme == "Bearer" else ""
 
 
-def _need(ctx: Context, keys: McpKeys, role: Role, what: str) -> None:
-    """Refuse a tool the key's role does not reach (checked again at call time: a role change counts)."""
-    granted = keys.check(bearer(ctx.headers or {}))
+def _need(ctx: Context, grant: Callable[[str], Role | None], role: Role, what: str) -> None:
+    """Refuse a tool the bearer's role does not reach (checked again at call time: a role change counts)."""
+    granted = grant(bearer(ctx.headers or {}))
     if granted is None:
         raise ToolError("invalid MCP API key")
     if granted < role:
@@ -71,7 +71,7 @@ def build_server(dev: Devices) -> MCPServer:
         log_level="WARNING",
         instructions="Drive the keyboard, mouse and power of a KVM-attached PC.",
     )
-    hid, mcp_keys = dev.hid, dev.keys
+    hid, grant = dev.hid, dev.grant
 
     async def as_input(run: Callable[[], object]) -> None:
         try:
@@ -91,7 +91,7 @@ def build_server(dev: Devices) -> MCPServer:
             DEFAULT_TYPE_DELAY_MS
         ),
     ) -> dict[str, object]:
-        _need(ctx, mcp_keys, Role.USER, "type")
+        _need(ctx, grant, Role.USER, "type")
         keymap = Keymap.load(LAYOUTS[""])
         skipped: list[str] = []
 
@@ -118,7 +118,7 @@ def build_server(dev: Devices) -> MCPServer:
         ctx: Context,
         holdMs: Annotated[int, Field(ge=0, le=1000)] = DEFAULT_HOLD_MS,
     ) -> dict[str, bool]:
-        _need(ctx, mcp_keys, Role.USER, "press keys")
+        _need(ctx, grant, Role.USER, "press keys")
         try:
             modifiers, usages = keycodes.combo(keys)
         except ValueError as err:
@@ -148,7 +148,7 @@ def build_server(dev: Devices) -> MCPServer:
         deltaX: Annotated[int, Field(ge=-4096, le=4096)] = 0,
         deltaY: Annotated[int, Field(ge=-4096, le=4096)] = 0,
     ) -> dict[str, bool]:
-        _need(ctx, mcp_keys, Role.USER, "move the mouse")
+        _need(ctx, grant, Role.USER, "move the mouse")
         if mode == "absolute":
             ax, ay = absolute(x, y)
             await as_input(lambda: hid.send_touchpad(reports.touchpad(0, ax, ay), manual=False))
@@ -175,7 +175,7 @@ def build_server(dev: Devices) -> MCPServer:
         x: Annotated[float | None, Field(ge=0, le=1)] = None,
         y: Annotated[float | None, Field(ge=0, le=1)] = None,
     ) -> dict[str, bool]:
-        _need(ctx, mcp_keys, Role.USER, "click")
+        _need(ctx, grant, Role.USER, "click")
         bit = BUTTONS[button]
         where = absolute(x, y) if mode == "absolute" else None
 
@@ -200,7 +200,7 @@ def build_server(dev: Devices) -> MCPServer:
         deltaY: Annotated[int, Field(ge=-1270, le=1270, description="Wheel steps, negative = down")],
         ctx: Context,
     ) -> dict[str, bool]:
-        _need(ctx, mcp_keys, Role.USER, "scroll")
+        _need(ctx, grant, Role.USER, "scroll")
 
         def run() -> None:
             left = deltaY
@@ -216,7 +216,7 @@ def build_server(dev: Devices) -> MCPServer:
     async def screenshot(
         ctx: Context, quality: int = 0, timeoutMs: Annotated[int, Field(ge=100, le=30000)] = 5000
     ) -> Image:
-        _need(ctx, mcp_keys, Role.VIEWER, "see the screen")
+        _need(ctx, grant, Role.VIEWER, "see the screen")
         del quality  # the capture loop's quality (screen settings) applies
         try:
             shot = await take(dev.capture, timeoutMs / 1000)
@@ -226,7 +226,7 @@ def build_server(dev: Devices) -> MCPServer:
 
     @server.tool(name="cube_screen_text", description="Read the text on the remote display (OCR, tesseract)")
     async def screen_text(ctx: Context, language: str = "eng") -> str:
-        _need(ctx, mcp_keys, Role.VIEWER, "see the screen")
+        _need(ctx, grant, Role.VIEWER, "see the screen")
         try:
             shot = await take(dev.capture, 5.0)
             text: str = await asyncio.to_thread(ocr.recognize, shot.jpeg, language.split("+"))
@@ -238,7 +238,7 @@ def build_server(dev: Devices) -> MCPServer:
 
     @server.tool(name="cube_power_state", description="The host's power and disk activity LEDs")
     async def power_state(ctx: Context) -> dict[str, bool]:
-        _need(ctx, mcp_keys, Role.VIEWER, "read the power state")
+        _need(ctx, grant, Role.VIEWER, "read the power state")
         try:
             pwr, hdd = await asyncio.to_thread(dev.power.leds)
         except DomainError as err:
@@ -251,7 +251,7 @@ def build_server(dev: Devices) -> MCPServer:
         button: Literal["power", "reset"] = "power",
         durationMs: Annotated[int, Field(ge=1, le=20000, description="800 = a press, 5000 = force off")] = 800,
     ) -> dict[str, bool]:
-        _need(ctx, mcp_keys, Role.USER, "press power buttons")
+        _need(ctx, grant, Role.USER, "press power buttons")
         try:
             await dev.power.press(button, durationMs)
         except DomainError as err:
@@ -260,14 +260,14 @@ def build_server(dev: Devices) -> MCPServer:
 
     @server.tool(name="cube_list_images", description="The disk images the KVM can lend the host")
     async def list_images(ctx: Context) -> dict[str, object]:
-        _need(ctx, mcp_keys, Role.ADMIN, "list images")
+        _need(ctx, grant, Role.ADMIN, "list images")
         files = await asyncio.to_thread(dev.images.images)
         mounted = await asyncio.to_thread(dev.images.mounted)
         return {"files": files or [], "mounted": mounted}
 
     @server.tool(name="cube_mount_image", description="Lend the host an image as a USB CD-ROM or disk ('' unmounts)")
     async def mount_image(ctx: Context, file: str, cdrom: bool = True) -> dict[str, bool]:
-        _need(ctx, mcp_keys, Role.ADMIN, "mount images")
+        _need(ctx, grant, Role.ADMIN, "mount images")
         try:
             await asyncio.to_thread(dev.images.mount, file, cdrom)
         except DomainError as err:
