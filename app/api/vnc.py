@@ -35,6 +35,7 @@ TOO_MUCH = (1009, "too much data")
 
 
 class VncSettingsRequest(msgspec.Struct):
+    enabled: bool | None = None  # the listener on the VNC port, at run time (kept across restarts)
     layout: str | None = None
     # The classic VNC password, sent with the AES transport as every password; "" removes it.
     password: str | None = None
@@ -51,6 +52,8 @@ class VncController(Controller):
     async def settings(self, request: Req) -> Envelope[VncStatus]:
         body = await parse_body(request, VncSettingsRequest)
         vnc = services(request).vnc
+        if body.enabled is not None:
+            await vnc.set_enabled(body.enabled)
         if body.layout is not None:
             vnc.set_layout(body.layout)
         if body.password is not None:

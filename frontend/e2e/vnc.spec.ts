@@ -88,6 +88,12 @@ test('settings show the VNC server', async ({ page }) => {
   await page.getByRole('tab', { name: 'VNC' }).click();
   await expect(page.getByTestId('vnc-port')).toHaveText(/^\d+$/);
   await expect(page.getByTestId('vnc-state')).toHaveText(/Running|not listening/);
+  const listener = page.getByRole('switch', { name: 'VNC server' }); // an admin switches it at run time
+  await expect(listener).toBeChecked();
+  await listener.click();
+  await expect(page.getByTestId('vnc-state')).toHaveText('Off');
+  await listener.click();
+  await expect(page.getByTestId('vnc-state')).toHaveText(/Running|not listening/);
   await expect(page.getByText(/DES with at most 8 characters/)).toBeVisible();
   await page.getByLabel('New VNC password').fill('abc12345');
   await page.getByRole('button', { name: 'Set', exact: true }).click();

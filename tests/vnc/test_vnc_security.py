@@ -115,3 +115,34 @@ def test_security_none_only_without_authentication(tmp_path_factory: pytest.Temp
             client.close()
     finally:
         app.stop()
+
+
+def test_an_admin_switches_the_listener_off_and_on(accounts: tuple[RunningApp, int]) -> None:
+    app, port = accounts
+    admin = app.login()
+    client = RfbClient(port)
+    client.login_vencrypt("admin", "admin")
+    client.init([TIGHT, JPEG_QUALITY_8, RAW])
+    try:
+        answer = admin.post("/api/vnc/settings", json={"enabled": False}).json()
+        assert answer["code"] == 0, answer
+        assert answer["data"]["enabled"] is False and answer["data"]["running"] is False
+        with pytest.raises((ConnectionError, OSError)):  # its client is ended
+            for _ in range(100):
+                client.request()
+                client.update()
+        with pytest.raises(ConnectionRefusedError):
+            RfbClient(port)
+        viewer = app.client()
+        assert viewer.post("/api/vnc/settings", json={"enabled": True}).status_code == 401
+    finally:
+        client.close()
+        answer = admin.post("/api/vnc/settings", json={"enabled": True}).json()
+    assert answer["code"] == 0 and answer["data"]["running"] is True, answer
+    client = RfbClient(port)
+    try:
+        client.login_vencrypt("admin", "admin")
+        sees_the_screen(client)
+    finally:
+        client.close()
+    assert admin.post("/api/vnc/settings", json={"enabled": "yes"}).json()["code"] != 0

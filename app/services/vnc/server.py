@@ -43,6 +43,7 @@ PASSWORD_MAX = 8  # classic VNC authentication is DES keyed by at most 8 charact
 class VncSettings(msgspec.Struct, omit_defaults=True):
     layout: str | None = None
     password: str | None = None
+    enabled: bool | None = None  # None: server.yaml's vnc.enabled
 
 
 class VncStatus(msgspec.Struct, rename="camel"):
@@ -124,9 +125,23 @@ class VncService:
             if state.username == VNC_PASSWORD_USER:
                 ended.set()
 
+    @property
+    def enabled(self) -> bool:
+        return self.config.enabled if self.settings.enabled is None else self.settings.enabled
+
+    async def set_enabled(self, enabled: bool) -> None:
+        """Switch the listener on or off at run time (kept across restarts); off ends its clients.
+        noVNC's WebSocket is the HTTP server's and stays."""
+        self.settings = msgspec.structs.replace(self.settings, enabled=enabled)
+        self._save()
+        if enabled and self._server is None:
+            await self._listen()
+        elif not enabled:
+            self._close_listener()
+
     def status(self) -> VncStatus:
         return VncStatus(
-            enabled=self.config.enabled,
+            enabled=self.enabled,
             running=self._server is not None,
             port=self.config.port,
             layout=self.layout,
@@ -140,8 +155,10 @@ class VncService:
     async def start(self) -> None:
         self._paste_queue = asyncio.Queue(maxsize=64)
         self._paster_task = asyncio.create_task(self._paste_loop())
-        if not self.config.enabled:
-            return
+        if self.enabled:
+            await self._listen()
+
+    async def _listen(self) -> None:
         try:
             self._server = await asyncio.start_server(self._accept, self.bind_host, self.config.port)
         except OSError as err:
@@ -149,10 +166,17 @@ class VncService:
             return
         log.info("VNC server on %s:%d", self.bind_host, self.config.port)
 
-    async def stop(self) -> None:
+    def _close_listener(self) -> None:
+        """Stop listening and end the clients that came through the listener."""
         if self._server is not None:
             self._server.close()
             self._server = None
+        for state, ended, _ in list(self._clients.values()):
+            if state.transport == "vnc":
+                ended.set()
+
+    async def stop(self) -> None:
+        self._close_listener()
         for _, ended, _ in list(self._clients.values()):
             ended.set()
         if self._paster_task is not None:

@@ -241,6 +241,7 @@ export interface VncStatus { enabled: boolean; running: boolean; port: number; l
 export const VNC_LAYOUTS = ['us', 'de', 'fr', 'uk', 'es', 'it', 'ch-de', 'nordic', 'us-intl'] as const;
 export const getVnc = () => get<VncStatus>('/api/vnc'); // admin
 export const setVncLayout = (layout: string) => post<VncStatus>('/api/vnc/settings', { layout }); // admin
+export const setVncEnabled = (enabled: boolean) => post<VncStatus>('/api/vnc/settings', { enabled }); // admin
 /** "" removes the VNC password. */
 export const setVncPassword = (password: string) =>
   post<VncStatus>('/api/vnc/settings', { password: password ? encryptPassword(password) : '' }); // admin

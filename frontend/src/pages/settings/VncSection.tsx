@@ -2,8 +2,8 @@
 // keysyms, and the optional classic VNC password.
 import { useState, type FormEvent } from 'react';
 import type { Account } from '../../lib/kvm';
-import { VNC_LAYOUTS, getVnc, setVncLayout, setVncPassword } from '../../lib/settings';
-import { Card, LoadState, OutcomeLine, SelectRow, Value, useAction, useLoad } from './parts';
+import { VNC_LAYOUTS, getVnc, setVncEnabled, setVncLayout, setVncPassword } from '../../lib/settings';
+import { Card, LoadState, OutcomeLine, SelectRow, SwitchRow, Value, useAction, useLoad } from './parts';
 
 export function VncSection(_: { account: Account }) {
   const vnc = useLoad(getVnc);
@@ -18,10 +18,13 @@ export function VncSection(_: { account: Account }) {
 
   return (
     <>
-      <Card title="VNC server" note="VNC clients sign in with VeNCrypt (TLS with this device's certificate) and a user name and password of this KVM; roles apply. The server is switched on in server.yaml (vnc.enabled).">
+      <Card title="VNC server" note="VNC clients sign in with VeNCrypt (TLS with this device's certificate) and a user name and password of this KVM; roles apply. Off until switched on here (or with vnc.enabled in server.yaml).">
         <LoadState loaded={vnc} />
         {s && (
           <>
+            <SwitchRow label="VNC server" checked={s.enabled} disabled={act.busy}
+              onChange={(on) => void act.run(() => setVncEnabled(on), on ? 'VNC server on.' : 'VNC server off; its clients were disconnected.', vnc.reload)}
+              hint="Off ends the VNC clients' connections; noVNC in this page is not affected." />
             <Value label="State" value={s.running ? 'Running' : s.enabled ? 'Enabled, not listening (see the log)' : 'Off'} testId="vnc-state" />
             <Value label="Port" value={s.port} testId="vnc-port" />
             <Value label="TLS" value={s.tls ? 'Device certificate' : 'Unavailable'} />
