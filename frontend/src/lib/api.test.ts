@@ -51,6 +51,13 @@ describe('api client', () => {
     expect(err.message).toBe('busy');
   });
 
+  it("reads the error text NanoKVM's AI control routes key `message`", async () => {
+    const f = respond(200, { code: -2, message: 'picoclaw is not installed' });
+    const err = await caught(request('PUT', '/api/ai/control/mode', { mode: 'picoclaw' }, { fetchImpl: f }));
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err.message).toBe('picoclaw is not installed');
+  });
+
   it('throws UnauthorizedError on 401 and notifies the listener', async () => {
     const listener = vi.fn();
     onUnauthorized(listener);

@@ -113,7 +113,8 @@ export async function request<T>(
   if (!env || typeof env !== 'object' || typeof env.code !== 'number') {
     throw new HttpError(res.status, 'invalid response from server');
   }
-  if (env.code !== 0) throw new ApiError(env.code, env.msg);
+  // NanoKVM's AI control routes key their error text `message` instead of `msg`.
+  if (env.code !== 0) throw new ApiError(env.code, env.msg ?? (env as { message?: string }).message ?? '');
   return env.data;
 }
 

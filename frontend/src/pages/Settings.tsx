@@ -11,6 +11,7 @@ import { WolSection } from './settings/WolSection';
 import { UsersSection } from './settings/UsersSection';
 import { AccountSection } from './settings/AccountSection';
 import { VncSection } from './settings/VncSection';
+import { AiSection } from './settings/AiSection';
 import { SecuritySection } from './settings/SecuritySection';
 import { AuditSection } from './settings/AuditSection';
 import './settings/settings.css';
@@ -88,6 +89,7 @@ export function SettingsPage({ account, onBack, onChangePassword }: Props) {
           {current === 'wol' && <WolSection account={account} />}
           {current === 'users' && <UsersSection account={account} />}
           {current === 'vnc' && <VncSection account={account} />}
+          {current === 'ai' && <AiSection />}
           {current === 'account' && <AccountSection account={account} onChangePassword={onChangePassword} />}
           {current === 'security' && <SecuritySection account={account} />}
           {current === 'audit' && <AuditSection />}
