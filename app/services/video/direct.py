@@ -25,8 +25,18 @@ MAX_WINDOW = 8
 _HEADER = struct.Struct("<BQ")
 
 
+_last: tuple[AccessUnit, bytes] | None = None
+
+
 def framed(unit: AccessUnit) -> bytes:
-    return _HEADER.pack(1 if unit.key else 0, unit.timestamp) + unit.data
+    """The message for ``unit``, built once for every viewer it is handed to (in turn, on the loop):
+    ten viewers share one copy of a frame, not ten."""
+    global _last
+    if _last is not None and _last[0] is unit:
+        return _last[1]
+    message = _HEADER.pack(1 if unit.key else 0, unit.timestamp) + unit.data
+    _last = (unit, message)
+    return message
 
 
 def flow_window(query: str | None) -> int | None:
