@@ -39,6 +39,7 @@ from app.services.network.dns import DnsService
 from app.services.network.wifi import WifiService
 from app.services.network.wol import WakeOnLan
 from app.services.power import PowerService
+from app.services.recording.recorder import Recorder
 from app.services.system.input_region import InputRegions
 from app.services.system.internal_token import InternalToken
 from app.services.system.scripts import Scripts
@@ -105,6 +106,7 @@ class Services:
     ai: AiControl
     screenshots: Screenshots
     kasm_users: KasmUsers
+    recorder: Recorder
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -120,6 +122,7 @@ class Services:
             async with self.ai.running():
                 yield
         finally:
+            await self.recorder.shutdown()
             await self.vnc.stop()
             refresher.cancel()
             jiggler.cancel()
@@ -159,6 +162,8 @@ def build_services(config: Config, root_path: Path, config_path: Path | None = N
     power = PowerService(board.atx, config.gpio.max_press_ms)
     # The sim board edits its device root's server.yaml, never the checkout's it was started with.
     tls = Tls(root, None if config.board == "sim" else config_path)
+    h264 = _h264_pipeline(config, board, capture, screen, bus)
+    vnc_port = config.vnc.port if config.vnc.enabled else None
     return Services(
         config=config,
         root=root,
@@ -171,7 +176,7 @@ def build_services(config: Config, root_path: Path, config_path: Path | None = N
         bus=bus,
         screen=screen,
         capture=capture,
-        h264=_h264_pipeline(config, board, capture, screen, bus),
+        h264=h264,
         hdmi=Hdmi(root, capture),
         hid=hid,
         paster=paster,
@@ -201,6 +206,7 @@ def build_services(config: Config, root_path: Path, config_path: Path | None = N
         ai=AiControl(root, hid, paster, capture, power, images, auth.tokens.authenticate),
         screenshots=Screenshots(capture),
         kasm_users=KasmUsers(auth),
+        recorder=Recorder(root, capture, screen, h264.encoder_kind, vnc_port),
     )
 
 

@@ -26,6 +26,7 @@ from app.api.headers import security_headers
 from app.api.hid import HidController, JigglerController
 from app.api.input_region import InputRegionController
 from app.api.internal import InternalController
+from app.api.kasm.recording import HANDLERS as RECORDING_HANDLERS
 from app.api.kasm.routes import HANDLERS as KASM_HANDLERS
 from app.api.network import NetworkController
 from app.api.openapi import openapi_config
@@ -100,6 +101,7 @@ def create_app(config: Config, root: Path, frontend: Path = FRONTEND_DIST, confi
         PicoclawController,
         vnc_socket,
         *KASM_HANDLERS,
+        *RECORDING_HANDLERS,
     ]
     if services.sim_input is not None:
         handlers.append(SimController)

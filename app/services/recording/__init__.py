@@ -1,0 +1,1 @@
+"""Screen recordings: vncrecordingserver's options, files under ``/data/recordings``."""
