@@ -152,3 +152,24 @@ OPERATIONS: dict[str, dict[str, Any]] = {
 }
 
 SECURITY_SCHEMES = {"mcpKey": {"type": "http", "scheme": "bearer", "description": "The MCP API key"}}
+
+# A recording's bytes (app.api.kasm.recording): a raw response so a revoked session ends a download.
+OPERATIONS["/api/recordings/download"] = {
+    "get": {
+        "summary": "Download a recording",
+        "description": (
+            "The file named by `name` (relative to the recordings directory). A single `Range: bytes=` "
+            "answers 206 with `Content-Range`, an unsatisfiable one 416. A missing name answers NanoKVM's "
+            "envelope with a negative code. Revoking the session ends a download in progress."
+        ),
+        "tags": ["Recordings"],
+        "parameters": [{"in": "query", "name": "name", "required": True, "schema": {"type": "string"}}],
+        "responses": {
+            "200": {"description": "The whole file.", "content": {"video/mp4": {}, "video/x-msvideo": {}}},
+            "206": {"description": "The requested byte range."},
+            "401": _UNAUTHORIZED,
+            "403": _FORBIDDEN,
+            "416": {"description": "The range lies outside the file."},
+        },
+    }
+}

@@ -259,3 +259,25 @@ def test_recording_another_vnc_server(
     assert numbers[-1] > numbers[0] > 0, numbers
     nowhere = powered.post("/recording", json={"host": "127.0.0.1", "port": free_port(), "filename": "x.mp4"})
     assert nowhere.status_code == 502 and "cannot record" in nowhere.json()["error"]
+
+
+def test_ending_the_session_ends_a_download(kvm: RunningApp, powered: httpx.Client) -> None:
+    assert powered.get("/api/create_user?name=archivist&password=archive123&owner=true").status_code == 200
+    big = recordings(kvm) / "big.avi"
+    big.parent.mkdir(parents=True, exist_ok=True)
+    big.write_bytes(os.urandom(64 << 20))
+    archivist = kvm.login("archivist", "archive123")
+    received = 0
+    with archivist.stream("GET", "/api/recordings/download", params={"name": "big.avi"}) as download:
+        assert download.status_code == 200
+        chunks = download.iter_raw(64 << 10)
+        received += len(next(chunks))
+        time.sleep(1)  # the server is now blocked on a client that does not read
+        assert archivist.post("/api/auth/logout").json()["code"] == 0
+        ended = time.monotonic()
+        with pytest.raises(httpx.RemoteProtocolError):  # cut short: fewer bytes than Content-Length
+            for chunk in chunks:
+                received += len(chunk)
+    assert time.monotonic() - ended < 10
+    assert received < 64 << 20
+    big.unlink()
