@@ -306,11 +306,19 @@ def _module_files(kroot: pathlib.Path, kver: str) -> list[pathlib.Path]:
     return files
 
 
-def setup_initramfs(kver: str, kdir: pathlib.Path) -> pathlib.Path:
+def setup_initramfs(
+    kver: str,
+    kdir: pathlib.Path,
+    kroot: pathlib.Path | None = None,
+    busybox: pathlib.Path = pathlib.Path("/bin/busybox"),
+) -> pathlib.Path:
+    """busybox (the host's, or another architecture's for tests/arch) + the 9p/overlay modules from
+    ``kroot`` (default ``kdir/kroot``) + ``initramfs-init.sh``, cached in ``kdir`` by content."""
     init = (HERE / "initramfs-init.sh").read_bytes()
-    busybox = pathlib.Path("/bin/busybox")
-    modules = _module_files(kdir / "kroot", kver)
+    modules = _module_files(kroot or kdir / "kroot", kver)
     digest = hashlib.sha256(init)
+    if busybox != pathlib.Path("/bin/busybox"):  # the kernel tier's own key stays as it was
+        digest.update(str(busybox).encode())
     for mod in modules:
         digest.update(mod.name.encode())
     key = digest.hexdigest()[:12]
