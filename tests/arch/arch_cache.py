@@ -68,10 +68,10 @@ IMAGE_PACKAGES = [
     "python3-numpy",
     "python3-opencv",
     "python3-uvloop",  # 0.21 (the app needs >= 0.21)
-    "python3-pycryptodome",  # 3.20 (>= 3.20)
 ]
-# Debian trixie has msgspec 0.19 (the app needs >= 0.22) and no granian: PyPI wheels, same version as the venv.
-NATIVE_WHEELS = ["msgspec", "granian"]
+# PyPI wheels, at the venv's versions: Debian trixie has msgspec 0.19 (the app needs >= 0.22), no granian,
+# and its python3-pycryptodome is pycryptodomex (the ``Cryptodome`` package; the app imports ``Crypto``).
+NATIVE_WHEELS = ["msgspec", "granian", "pycryptodome"]
 HOST_PACKAGES = ["busybox-static", "cpio", "kmod"]  # plus the arch's QEMU package
 
 
@@ -256,35 +256,30 @@ def _python_version(rootfs: pathlib.Path) -> str:
     return found[-1].removeprefix("python")
 
 
-def _compile(rootfs: pathlib.Path, python: str) -> None:
+def _compile(root: pathlib.Path, dirs: list[pathlib.Path], python: str) -> None:
+    """Byte-compile the Python modules in ``dirs`` of the tree ``root`` (paths recorded as in the guest)."""
     host = host_python(python)
     if host is None:
         log(f"no host Python {python}: the guest compiles its modules at each start (slower)")
         return
-    dirs = [
-        rootfs / "usr" / "lib" / f"python{python}",
-        rootfs / "usr" / "lib" / "python3" / "dist-packages",
-        rootfs / "usr" / "local" / "lib" / f"python{python}" / "dist-packages",
-    ]
-    argv = [host, "-m", "compileall", "-q", "-j", "0", "-s", str(rootfs), "-p", "/", "-x", r"/(test|tests|idlelib)/"]
+    argv = [host, "-m", "compileall", "-q", "-j", "0", "-s", str(root), "-p", "/", "-x", r"/(test|tests|idlelib)/"]
     argv += ["--invalidation-mode", "unchecked-hash"]  # the rootfs is read-only in the guest
     t0 = time.monotonic()
-    done = subprocess.run([*argv, *[str(d) for d in dirs if d.is_dir()]], stdin=subprocess.DEVNULL, capture_output=True)
+    subprocess.run([*argv, *[str(d) for d in dirs if d.is_dir()]], stdin=subprocess.DEVNULL, capture_output=True)
     # A module that does not compile (Python 2 leftovers in a package) only stays uncompiled.
-    log(f"byte-compiled the rootfs's modules with {host} in {time.monotonic() - t0:.1f} s (exit {done.returncode})")
+    log(f"byte-compiled {', '.join(d.name for d in dirs)} with {host} in {time.monotonic() - t0:.1f} s")
 
 
-def setup_rootfs(arch: Arch, adir: pathlib.Path, kver: str) -> tuple[str, list[str]]:
-    """Build ``adir/rootfs`` unless its stamp matches; returns (Python version, missing native deps)."""
-    wheels = {dist: venv_version(dist) for dist in NATIVE_WHEELS}
-    recipe = f"{ROOTFS_RECIPE} {SUITE} {kver} {' '.join(IMAGE_PACKAGES)} {wheels}"
+def setup_rootfs(arch: Arch, adir: pathlib.Path, kver: str) -> str:
+    """Build ``adir/rootfs`` from Debian's packages unless its stamp matches; returns its Python version."""
+    recipe = f"{ROOTFS_RECIPE} {SUITE} {kver} {' '.join(IMAGE_PACKAGES)}"
     stamp = adir / "rootfs.done"
     rootfs = adir / "rootfs"
-    lines = stamp.read_text().splitlines() if stamp.is_file() else []
-    if lines[:1] == [recipe] and rootfs.is_dir():  # line 1: the recipe; then what was missing
-        return _python_version(rootfs), [m for m in lines[1:] if m]
+    if stamp.is_file() and stamp.read_text().strip() == recipe and rootfs.is_dir():
+        return _python_version(rootfs)
     t0 = time.monotonic()
     stamp.unlink(missing_ok=True)
+    (adir / "wheels.done").unlink(missing_ok=True)
     debs = download(arch, [*IMAGE_PACKAGES, f"linux-image-{kver}"])
     log(f"{arch.name}: {len(debs)} packages, {sum(d.stat().st_size for d in debs) / 1e6:.0f} MB")
     new = adir / "rootfs.new"
@@ -298,8 +293,28 @@ def setup_rootfs(arch: Arch, adir: pathlib.Path, kver: str) -> tuple[str, list[s
     _alternatives(new, arch)
     run(["depmod", "-b", str(new), kver])
     python = _python_version(new)
-    site = new / "usr" / "local" / "lib" / f"python{python}" / "dist-packages"
-    site.mkdir(parents=True, exist_ok=True)
+    _compile(new, [new / "usr" / "lib" / f"python{python}", new / "usr" / "lib" / "python3" / "dist-packages"], python)
+    if rootfs.exists():
+        shutil.rmtree(rootfs)
+    new.rename(rootfs)
+    shutil.rmtree(apt_root() / "debs" / arch.name, ignore_errors=True)
+    stamp.write_text(recipe + "\n")
+    log(f"{arch.name}: rootfs ready in {time.monotonic() - t0:.1f} s (Python {python})")
+    return python
+
+
+def setup_wheels(arch: Arch, adir: pathlib.Path, python: str) -> list[str]:
+    """``NATIVE_WHEELS`` into the rootfs's /usr/local site directory; returns what PyPI has no wheel of."""
+    wheels = {dist: venv_version(dist) for dist in NATIVE_WHEELS}
+    recipe = f"{ROOTFS_RECIPE} {wheels}"
+    stamp = adir / "wheels.done"
+    lines = stamp.read_text().splitlines() if stamp.is_file() else []
+    if lines[:1] == [recipe]:  # line 1: the recipe; then what was missing
+        return [m for m in lines[1:] if m]
+    site = adir / "rootfs" / "usr" / "local" / "lib" / f"python{python}" / "dist-packages"
+    if site.exists():
+        shutil.rmtree(site)
+    site.mkdir(parents=True)
     missing = []
     for dist, version in wheels.items():
         wheel = fetch_wheel(arch, dist, version, python, cache_dir() / "wheels" / arch.name)
@@ -308,14 +323,10 @@ def setup_rootfs(arch: Arch, adir: pathlib.Path, kver: str) -> tuple[str, list[s
             continue
         with zipfile.ZipFile(wheel) as zf:
             zf.extractall(site)
-    _compile(new, python)
-    if rootfs.exists():
-        shutil.rmtree(rootfs)
-    new.rename(rootfs)
-    shutil.rmtree(apt_root() / "debs" / arch.name, ignore_errors=True)
+    _compile(adir / "rootfs", [site], python)
     stamp.write_text(recipe + "\n" + "".join(m + "\n" for m in missing))
-    log(f"{arch.name}: rootfs ready in {time.monotonic() - t0:.1f} s (Python {python}; missing: {missing or 'none'})")
-    return python, missing
+    log(f"{arch.name}: wheels {wheels}; no wheel on PyPI for: {missing or 'none'}")
+    return missing
 
 
 # --- kernel and initramfs ------------------------------------------------------------------
@@ -359,7 +370,8 @@ def _setup_locked(cache: pathlib.Path, names: list[str]) -> list[Guest]:
         kver = kernel_version(arch)
         adir = cache / name
         adir.mkdir(exist_ok=True)
-        python, missing = setup_rootfs(arch, adir, kver)
+        python = setup_rootfs(arch, adir, kver)
+        missing = setup_wheels(arch, adir, python)
         kernel = setup_kernel(arch, adir, kver)
         initramfs = setup_initramfs(arch, adir, kver)
         guests.append(Guest(arch, kver, adir, adir / "rootfs", kernel, initramfs, python, missing))

@@ -57,6 +57,16 @@ cp -a /src/overlay/. / || fail "cannot install the overlay"
 mkdir -p /usr/lib/kvm /boot /data
 cp /out/nanokvm-py.pyz /usr/lib/kvm/nanokvm-py.pyz || fail "no /out/nanokvm-py.pyz"
 cat /out/server-extra.yaml >>/etc/kvm/server.yaml
+# The ATX lines: the machine's own GPIO controller where it has one (arm64 virt: a PL061; line 3 is
+# its power key). Debian's trixie kernels build no gpio-sim for any architecture (tests/arch/README.md).
+chip=$(cat /sys/class/gpio/gpiochip*/label 2>/dev/null | head -n 1)
+if [ -n "$chip" ]; then
+	sed -i -e "s/powerButton: \"\"/powerButton: \"$chip:0\"/" -e "s/resetButton: \"\"/resetButton: \"$chip:1\"/" \
+		-e "s/powerLed: \"\"/powerLed: \"$chip:2\"/" -e "s/hddLed: \"\"/hddLed: \"$chip:4\"/" /etc/kvm/server.yaml
+	say "ATX lines on GPIO chip $chip"
+else
+	say "no GPIO chip: the ATX lines stay NanoKVM's (absent here)"
+fi
 : >/boot/usb.disk0                      # the mass-storage LUN (NanoKVM's default gadget has one)
 dd if=/dev/zero of=/dev/mmcblk0p3 bs=64k count=4 2>/dev/null # the data partition's stand-in
 python3 /src/tests/arch/guest/probe.py make-iso /data/arch-tier.iso ARCH-TIER || fail "cannot make the ISO"
