@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import yaml
 from litestar.routes import HTTPRoute
 
 from app.config import load_config
 from app.server import create_app
-from tests.conftest import RunningApp
+from tests.conftest import RunningApp, start_app
 
 
-def test_openapi_document(kvm: RunningApp) -> None:
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    """One app for the document's tests (they only read)."""
+    app = start_app(tmp_path_factory.mktemp("openapi"))
+    yield app
+    app.stop()
+
+
+def test_openapi_document(served: RunningApp) -> None:
+    kvm = served
     answer = kvm.client().get("/api/schema/openapi.json")
     assert answer.status_code == 200
     doc = answer.json()
@@ -59,14 +70,16 @@ def served_routes(tmp_path: Path) -> set[tuple[str, str]]:
     return routes
 
 
-def test_every_route_is_documented(kvm: RunningApp, tmp_path: Path) -> None:
+def test_every_route_is_documented(served: RunningApp, tmp_path: Path) -> None:
+    kvm = served
     doc = kvm.client().get("/api/schema/openapi.json").json()
     documented = {(path, method) for path, item in doc["paths"].items() for method in item}
     assert served_routes(tmp_path) - documented == set()
     assert len(documented) > 100
 
 
-def test_streams_and_sockets_are_described(kvm: RunningApp) -> None:
+def test_streams_and_sockets_are_described(served: RunningApp) -> None:
+    kvm = served
     doc = kvm.client().get("/api/schema/openapi.json").json()
     mjpeg = doc["paths"]["/api/stream/mjpeg"]["get"]
     assert mjpeg["x-minimum-role"] == "viewer" and mjpeg["security"] == [{"session": []}]
