@@ -10,7 +10,8 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 
 from app import loopguard
-from app.api.access import authorize, check_routes
+from app.api.access import check_routes
+from app.api.access_middleware import enforce_access
 from app.api.ai import AiController, mcp_endpoint
 from app.api.application import ApplicationController
 from app.api.audit import audit_middleware
@@ -111,8 +112,14 @@ def create_app(config: Config, root: Path, frontend: Path = FRONTEND_DIST, confi
         handlers.append(static)
     app = Litestar(
         route_handlers=handlers,  # type: ignore[arg-type]
-        guards=[authorize],
-        middleware=[audit_middleware, refuse_cross_site, cap_websocket_messages, deny_websockets_plainly],
+        # Access is checked innermost, where guards ran: after the cross-site refusal, inside the audit.
+        middleware=[
+            audit_middleware,
+            refuse_cross_site,
+            cap_websocket_messages,
+            deny_websockets_plainly,
+            enforce_access,
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(),
         request_max_body_size=MAX_BODY_BYTES,

@@ -15,9 +15,11 @@ from litestar import Litestar
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
+from litestar.types import Scope
 
 from app.api.routing import services as app_services
 from app.api.wsdeny import UNAUTHORIZED
+from app.runtime import Services
 from app.services.auth.accounts import Role
 from app.services.auth.service import AuthService
 from app.services.auth.sessions import Session
@@ -39,17 +41,30 @@ def required_role(handler: BaseRouteHandler) -> Role | None:
 
 
 def session_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Session | None:
+    """Who the request acts as (see ``scope_session``); also re-checks long-lived ones."""
+    return scope_session(connection.scope)
+
+
+def scope_session(scope: Scope) -> Session | None:
     """Who the request acts as: ``Authorization: Bearer`` (an API token, or a login's token as
-    curl scripts hold it) when present, else the session cookie. Also re-checks long-lived ones."""
-    services = app_services(connection)
-    if not services.auth.enabled:
-        return ANONYMOUS_ADMIN
-    address = connection.client.host if connection.client else ""
+    curl scripts hold it) when present, else the session cookie. Reads the raw ASGI scope: this
+    runs on every request, and building a Litestar connection for it costs more than the check."""
+    services: Services = scope["app"].state.services
     auth: AuthService = services.auth
-    bearer = bearer_token(connection.headers.get("authorization"))
+    if not auth.enabled:
+        return ANONYMOUS_ADMIN
+    authorization = cookie = None
+    for name, value in scope["headers"]:  # ASGI header names are lower case; the first one counts
+        if name == b"authorization" and authorization is None:
+            authorization = value.decode("latin-1")
+        elif name == b"cookie" and cookie is None:
+            cookie = value.decode("latin-1")
+    client = scope.get("client")
+    address = client[0] if client else ""
+    bearer = bearer_token(authorization)
     if bearer is not None:
         return auth.authenticate_bearer(bearer, address)
-    return auth.sessions.authenticate(session_token(connection.headers.get("cookie")), address)
+    return auth.sessions.authenticate(session_token(cookie), address)
 
 
 def bearer_token(header: str | None) -> str | None:
@@ -69,8 +84,9 @@ def session_token(cookie_header: str | None) -> str | None:
     return None
 
 
-async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    # async although it awaits nothing: Litestar runs a sync guard in a worker thread per request.
+async def check_access(scope: Scope, handler: BaseRouteHandler) -> None:
+    """Admit the request to ``handler`` or raise the refusal (401, 403, or 404 for Litestar's
+    automatic OPTIONS routes); an admitted request's session goes to ``scope["state"]``."""
     role = required_role(handler)
     if role is None:
         if _automatic_options(handler):
@@ -78,18 +94,18 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
         raise PermissionDeniedException()
     if role is Role.PUBLIC:
         return
-    session = session_of(connection)
+    session = scope_session(scope)
     fallback = handler.opt.get("credentials")  # a surface's own credentials (KasmVNC's HTTP Basic)
     if session is None and fallback is not None:
-        session = await fallback(connection)
+        session = await fallback(ASGIConnection(scope))
     if session is None:
-        connection.scope[UNAUTHORIZED] = True  # type: ignore[literal-required]  # a WebSocket answers 401 too
+        scope[UNAUTHORIZED] = True  # type: ignore[literal-required]  # a WebSocket answers 401 too
         raise NotAuthorizedException()
     if session.role < role:
         raise PermissionDeniedException()
-    if not handler.opt.get("before_password_change") and _must_change_password(connection, session):
+    if not handler.opt.get("before_password_change") and _must_change_password(scope, session):
         raise PasswordChangeRequired()
-    connection.state.session = session
+    scope.setdefault("state", {})["session"] = session
 
 
 class PasswordChangeRequired(PermissionDeniedException):
@@ -101,8 +117,8 @@ class PasswordChangeRequired(PermissionDeniedException):
     )
 
 
-def _must_change_password(connection: ASGIConnection[Any, Any, Any, Any], session: Session) -> bool:
-    auth = connection.app.state.services.auth
+def _must_change_password(scope: Scope, session: Session) -> bool:
+    auth = scope["app"].state.services.auth
     if not auth.enabled:
         return False
     account = auth.store.cached(session.username)

@@ -63,8 +63,9 @@ def _not_found(_: Request[Any, Any, Any], __: Exception) -> Response[bytes]:
     return Response(b"404 page not found", status_code=404, media_type="text/plain")
 
 
-def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
-    if exc.status_code == HTTP_405_METHOD_NOT_ALLOWED:  # gin answers a wrong method with 404
+def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """Litestar's refusals (and the access middleware's) in NanoKVM's terms."""
+    if exc.status_code in (404, HTTP_405_METHOD_NOT_ALLOWED):  # gin answers a wrong method with 404
         return _not_found(request, exc)
     if exc.status_code == 401:
         return _unauthorized(request, exc)
@@ -84,7 +85,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     NotAuthorizedException: _unauthorized,
     PermissionDeniedException: _forbidden,
     NotFoundException: _not_found,
-    HTTPException: _http_error,
+    HTTPException: http_error,
     Exception: _internal,
 }
 

@@ -30,6 +30,7 @@ SLASH_ROUTES = frozenset({("POST", "/api/vm/mouse-jiggler")})
 
 _JSON = b"application/json"
 _JSON_UTF8 = b"application/json; charset=utf-8"
+_RESET = (b"content-type", b"content-length")
 _ESCAPES = (
     (b"<", b"\\u003c"),
     (b">", b"\\u003e"),
@@ -95,26 +96,28 @@ class _JsonSend:
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
-            headers = list(message.get("headers", ()))
-            for i, (name, value) in enumerate(headers):
+            headers = message.get("headers", ())
+            for name, value in headers:
                 if name.lower() == b"content-type" and value.split(b";")[0].strip().lower() == _JSON:
-                    headers[i] = (name, _JSON_UTF8)
-                    self.start, self.escaping = {**message, "headers": headers}, True
+                    # Held until the body: its length changes with the escapes (a streamed answer
+                    # goes out chunked instead), so Content-Length is set then.
+                    kept = [(n, v) for n, v in headers if n.lower() not in _RESET]
+                    kept.append((b"content-type", _JSON_UTF8))
+                    self.start, self.escaping = {**message, "headers": kept}, True
                     return
             await self.send(message)
             return
         if message["type"] != "http.response.body" or not self.escaping:
             await self.send(message)
             return
-        body = go_json(message.get("body", b""))
+        body: bytes = message.get("body", b"")
+        escaped = go_json(body)
         if self.start is not None:
             start, self.start = self.start, None
-            # The length changes with the escapes; a streamed answer goes out chunked instead.
-            headers = [(name, value) for name, value in start["headers"] if name.lower() != b"content-length"]
             if not message.get("more_body", False):
-                headers.append((b"content-length", str(len(body)).encode()))
-            await self.send({**start, "headers": headers})
-        await self.send({**message, "body": body})
+                start["headers"].append((b"content-length", str(len(escaped)).encode()))
+            await self.send(start)
+        await self.send(message if escaped is body else {**message, "body": escaped})
 
 
 def gin_wire(app: ASGIApp, router: Router) -> ASGIApp:

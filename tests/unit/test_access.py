@@ -8,7 +8,8 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from app.api import routing
-from app.api.access import authorize, check_routes
+from app.api.access import check_routes
+from app.api.access_middleware import enforce_access
 from app.api.envelope import EXCEPTION_HANDLERS
 from app.services.auth.accounts import Role
 
@@ -25,7 +26,10 @@ def public() -> str:
 
 def app_with(*handlers: object) -> Litestar:
     return Litestar(
-        route_handlers=list(handlers), guards=[authorize], exception_handlers=EXCEPTION_HANDLERS, openapi_config=None
+        route_handlers=list(handlers),
+        middleware=[enforce_access],
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=None,
     )  # type: ignore[arg-type]
 
 

@@ -44,10 +44,17 @@ KVMD_TREES = (
 )
 KVMD_EXACT = ("/api/hid", "/api/hid/")
 LOGIN_BODY_LIMIT = 64 << 10
+# The HTTP routes both APIs have (all POST): only these need a closer look at the request.
+_SHARED_POSTS = frozenset({"/api/auth/login", "/api/auth/logout", "/api/hid/reset"})
+
+
+_TREE_ROOTS = frozenset(KVMD_TREES)
+_TREE_PREFIXES = tuple(tree + "/" for tree in KVMD_TREES)
 
 
 def kvmd_path(path: str) -> bool:
-    return path in KVMD_EXACT or any(path == tree or path.startswith(tree + "/") for tree in KVMD_TREES)
+    # One set look-up and one C-level startswith: this runs for every request on the listener.
+    return path in KVMD_EXACT or path in _TREE_ROOTS or path.startswith(_TREE_PREFIXES)
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -118,6 +125,9 @@ def kvmd_dispatch(nanokvm: ASGIApp, kvmd: ASGIApp) -> ASGIApp:
         path: str = scope["path"]
         if kvmd_path(path):
             await kvmd(scope, receive, send)
+            return
+        if kind == "http" and (scope.get("method") != "POST" or path not in _SHARED_POSTS):
+            await nanokvm(scope, receive, send)  # the common case: no header is looked at
             return
         headers = _headers(scope)
         if kind == "websocket":
