@@ -25,6 +25,7 @@ from app.api.gin_wire import gin_wire
 from app.api.h264 import h264_direct, h264_webrtc
 from app.api.headers import security_headers
 from app.api.hid import HidController, JigglerController
+from app.api.hot import serve_hot
 from app.api.input_region import InputRegionController
 from app.api.internal import InternalController
 from app.api.kasm.recording import HANDLERS as RECORDING_HANDLERS
@@ -138,4 +139,6 @@ def create_app(config: Config, root: Path, frontend: Path = FRONTEND_DIST, confi
     # Outermost: every answer of both APIs, redirects and 404s included, carries the security headers.
     app.asgi_handler = security_headers(app.asgi_handler)
     app.state.kvmd_app = security_headers(kvmd_app)  # also served alone on ``pikvm:``'s own listener
+    # What clients poll (/api/vm/info...), answered ahead of it all (with the same headers) when it can.
+    app.asgi_handler = serve_hot(app.asgi_handler, app, services)
     return app
