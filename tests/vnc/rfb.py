@@ -34,8 +34,12 @@ class Update:
 
 
 class RfbClient:
-    def __init__(self, port: int, timeout: float = 20.0) -> None:
-        self.sock: Any = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(self, port: int, timeout: float = 20.0, rcvbuf: int | None = None) -> None:
+        self.sock: Any = socket.socket()
+        if rcvbuf:  # before connecting, so the window is small from the start
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(timeout)
+        self.sock.connect(("127.0.0.1", port))
         self.width = self.height = 0
         self.name = ""
 
@@ -119,6 +123,10 @@ class RfbClient:
 
     def request(self, incremental: bool = False) -> None:
         self.sock.sendall(struct.pack(">BBHHHH", 3, int(incremental), 0, 0, self.width, self.height))
+
+    def continuous(self, enable: bool = True) -> None:
+        """EnableContinuousUpdates (after CONTINUOUS was offered): updates come without requests."""
+        self.sock.sendall(struct.pack(">BBHHHH", 150, int(enable), 0, 0, self.width, self.height))
 
     def key(self, keysym: int, down: bool) -> None:
         self.sock.sendall(struct.pack(">BBxxI", 4, int(down), keysym))

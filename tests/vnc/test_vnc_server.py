@@ -5,6 +5,7 @@ Plain, Tight JPEG, QEMU key events and ExtendedDesktopSize."""
 from __future__ import annotations
 
 import io
+import statistics
 import struct
 import threading
 import time
@@ -532,3 +533,77 @@ def test_vnc_clients_are_viewers_with_the_mjpeg_ones(board: Board) -> None:
     finally:
         second.close()
     wait_until(lambda: capture_fps(board) == 0, timeout=10)  # the last viewer left: the capture stopped
+
+
+def painted_clock(image: np.ndarray[Any, Any]) -> int:
+    """The sim PC's wall clock (ms mod 2^32) painted in its picture: the second row of 32 squares from
+    the bottom, each 1/60 of the height (at least 8 px), white for 1, bit 31 first (app/sim/screen.py)."""
+    cell = max(8, image.shape[0] // 60)
+    y = image.shape[0] - 2 * cell + cell // 2
+    bits = [int(image[y, bit * cell + cell // 2].mean() > 128) for bit in range(32)]
+    return int("".join(map(str, bits)), 2)
+
+
+def test_a_throttled_vnc_client_sees_the_present(board: Board) -> None:
+    """Read at ~1 MB/s with continuous updates: each picture is as fresh as its own transfer allows,
+    not one that waited behind older ones (paced by what TCP delivered, as MJPEG viewers are)."""
+    board.power_on()
+    assert board.admin.post("/api/vm/screen", json={"type": "quality", "value": 100}).json()["code"] == 0
+    client = RfbClient(board.port, rcvbuf=16384)
+    ages: list[float] = []
+    sizes: list[int] = []
+    try:
+        client.login_vencrypt("admin", "admin")
+        client.init([TIGHT, JPEG_QUALITY_8, RAW, CONTINUOUS])
+        client.request()
+        client.continuous()
+        start = time.monotonic()
+        while time.monotonic() - start < 6:
+            jpegs = client.update().jpegs
+            received = time.time()
+            if not jpegs:
+                continue
+            time.sleep(len(jpegs[-1]) / 1_000_000)  # ~1 MB/s
+            if time.monotonic() - start > 2:  # past the start-up
+                age_ms = (int(received * 1000) - painted_clock(decode_jpeg(jpegs[-1]))) % (1 << 32)
+                ages.append(age_ms / 1000)
+                sizes.append(len(jpegs[-1]))
+    finally:
+        client.close()
+        board.admin.post("/api/vm/screen", json={"type": "quality", "value": 80})
+    assert len(ages) >= 5
+    # The painted clock is the render time, before the JPEG is encoded (at quality 100): allow for that
+    # too. Queued behind older pictures (the socket buffers hold seconds of them) ages would grow past 1 s.
+    assert statistics.median(ages) <= 0.5 + statistics.median(sizes) / 1_000_000, (ages, sizes)
+    assert max(ages) < 1.5, ages
+
+
+def count_pictures(client: RfbClient, seconds: float) -> int:
+    frames, deadline = 0, time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        frames += len(client.update().jpegs)
+    return frames
+
+
+def test_a_stalled_vnc_client_does_not_slow_another(board: Board) -> None:
+    """Pictures a client gets in 3 s, alone and then beside a client that stopped reading."""
+    board.power_on()
+    reader = connect_plain(board)
+    stalled = RfbClient(board.port, rcvbuf=4096)
+    try:
+        reader.init([TIGHT, JPEG_QUALITY_8, RAW, CONTINUOUS])
+        reader.request()
+        reader.continuous()
+        reader.update()
+        alone = count_pictures(reader, 3.0)
+        stalled.login_vencrypt("admin", "admin")
+        stalled.init([TIGHT, JPEG_QUALITY_8, RAW, CONTINUOUS])
+        stalled.request()
+        stalled.continuous()  # and never reads again
+        time.sleep(0.5)  # its buffers fill
+        beside = count_pictures(reader, 3.0)
+    finally:
+        reader.close()
+        stalled.close()
+    assert alone >= 3.0 * 30 * 0.5, alone  # the default 30 fps, on a loaded machine
+    assert beside >= alone * 0.75, (alone, beside)
