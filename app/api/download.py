@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator
 import msgspec
 from litestar import Controller
 
+from app.api.audit import audit_note
 from app.api.envelope import Envelope, ok
 from app.api.routing import Req, get, post, services
 from app.api.storage import body_or_error
 from app.services.auth.accounts import Role
+from app.services.media.download_guard import redacted
 from app.services.media.transfers import TransferStatus
 
 # Uploads stream to disk; this only bounds what one request may write.
@@ -46,6 +48,7 @@ class DownloadController(Controller):
     @post("/image", role=Role.ADMIN, body=DownloadRequest)
     async def download(self, request: Req) -> Envelope[TransferStatus]:
         body = await body_or_error(request, DownloadRequest)
+        audit_note(request, url=redacted(body.file))
         return ok(services(request).transfers.start_download(body.file, body.sha256sum))
 
     @post("/image/cancel", role=Role.ADMIN)

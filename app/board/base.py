@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from app.board.atx import Atx
 from app.board.gadget import Gadget
 from app.board.hid import HidPaths
-from app.board.network import Address
+from app.board.network import Address, is_own_address
 from app.board.system import CommandRunner
 from app.board.video import FrameSource, NoSignal
 from app.config import Video
@@ -53,6 +53,7 @@ class Board:
     h264_encoder: str = ""  # the FFmpeg/PyAV encoder a hardware H.264 stream would use ("" = software)
     sim_host: SimHost | None = None  # the simulated PC, on the sim board only
     sim_input: SimInput | None = None
+    own_address: Callable[[str], bool] = is_own_address  # an address of the board's (downloads refuse them)
     _start: list[Callable[[], None]] = field(default_factory=list)
     _stop: list[Callable[[], None]] = field(default_factory=list)
 

@@ -66,6 +66,18 @@ def interface_info(name: str) -> tuple[str, str]:
     return f"{address}/{prefix}", mask
 
 
+def is_own_address(address: str) -> bool:
+    """Whether ``address`` is bound to one of this machine's interfaces: the kernel lets a socket bind
+    to exactly those (any interface, IPv4 and IPv6 alike, with no list to read and keep current)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((address, 0))
+        except OSError:
+            return False
+    return True
+
+
 def fallback_interface() -> str:
     """The first up interface with an IPv4 address (DNS reports it when no default route says)."""
     addresses = board_addresses() or []

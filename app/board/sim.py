@@ -41,6 +41,11 @@ def addresses() -> list[Address] | None:
     return [Address("eth0", "127.0.0.1", "IPv4", "Wired")]
 
 
+def own_address(address: str) -> bool:
+    """Only what the sim board reports: the laptop's own interfaces are the LAN it sits on."""
+    return address in {entry.addr for entry in addresses() or []}
+
+
 def interface_info(name: str) -> tuple[str, str]:
     return ("127.0.0.1/8", "255.0.0.0") if name == "eth0" else ("", "")
 
@@ -75,6 +80,7 @@ def build(config: Config, root: DeviceRoot) -> Board:
         gadget=gadget,
         runner=runner,
         addresses=addresses,
+        own_address=own_address,
         interface_info=interface_info,
         fallback_interface=lambda: "eth0",
         video=_video(config, root, sim_input),

@@ -5,6 +5,7 @@
 // shared backend's first-login and power-off expectations in real.spec.ts stay untouched.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import AES from 'crypto-js/aes.js'; // .js: plain Node ESM resolution
 import { request as apiRequest, type APIRequestContext, type Page } from '@playwright/test';
 import { test as base, expect } from './fixtures';
@@ -227,8 +228,20 @@ async function imageServer(body: Buffer): Promise<{ url: string; server: Server 
     };
     send();
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+  const host = lanAddress();
+  await new Promise<void>((r) => server.listen(0, host, r));
+  return { url: `http://${host}:${(server.address() as AddressInfo).port}`, server };
+}
+
+/** The machine's LAN address: downloads refuse loopback (and link-local), as a mirror on the LAN is
+ * what they are for (the sim board counts only loopback as its own address). */
+function lanAddress(): string {
+  for (const entries of Object.values(networkInterfaces())) {
+    for (const entry of entries ?? []) {
+      if (entry.family === 'IPv4' && !entry.internal && !entry.address.startsWith('169.254.')) return entry.address;
+    }
+  }
+  throw new Error('no LAN address on this machine: the download test needs one (downloads refuse loopback)');
 }
 
 test('download by URL: progress, cancel, a bad checksum, success; flash after CD-ROM', async ({ page }, info) => {

@@ -22,6 +22,7 @@ import pytest
 
 from app.services.media.iso import make_iso
 from tests.conftest import RunningApp, start_app
+from tests.lan import lan_address
 
 LOCK = "/run/nanokvm-transfer-in-progress"
 ISO = make_iso("UPLOADED", 200 * 1024)
@@ -105,10 +106,11 @@ def serve(served: Served) -> tuple[http.server.ThreadingHTTPServer, str]:
             self.end_headers()
             self.wfile.write(body)
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    host = lan_address()  # downloads refuse loopback
+    server = http.server.ThreadingHTTPServer((host, 0), Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"
+    return server, f"http://{host}:{server.server_address[1]}"
 
 
 @pytest.fixture
@@ -283,11 +285,12 @@ def test_download_failures_leave_nothing(kvm: RunningApp, web: tuple[Served, str
     for missing in ("/missing.iso", "/to-file.iso"):
         assert answer(admin.post("/api/download/image", json={"file": f"{base}{missing}"}))["code"] == 0
         assert wait_status(admin, "failed", "success")["status"] == "failed"
+    host = lan_address()
     closed = socket.socket()
-    closed.bind(("127.0.0.1", 0))
+    closed.bind((host, 0))
     port = closed.getsockname()[1]
     closed.close()
-    assert answer(admin.post("/api/download/image", json={"file": f"http://127.0.0.1:{port}/x.iso"}))["code"] == 0
+    assert answer(admin.post("/api/download/image", json={"file": f"http://{host}:{port}/x.iso"}))["code"] == 0
     assert wait_status(admin, "failed", "success")["status"] == "failed"
     assert data_files(kvm) == []
     assert not kvm.path(LOCK).exists()

@@ -26,6 +26,7 @@ from app.services.media.iso import make_iso
 from app.services.update.signing import sign_file
 from tests.api.test_update import make_bundle, publish
 from tests.conftest import REPO, RunningApp, start_app
+from tests.lan import lan_address
 
 CLIENTS = REPO / ".venv-clients"
 AP_KEY = "Ap-Pass1"
@@ -91,10 +92,11 @@ class Site(SimpleHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
     directory = tmp_path_factory.mktemp("site")
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(Site, directory=str(directory)))
+    host = lan_address()  # downloads refuse loopback
+    httpd = ThreadingHTTPServer((host, 0), partial(Site, directory=str(directory)))
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield directory, f"http://127.0.0.1:{httpd.server_address[1]}"
+    yield directory, f"http://{host}:{httpd.server_address[1]}"
     httpd.shutdown()
     httpd.server_close()
 

@@ -12,6 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import RunningApp
+from tests.lan import lan_address
 from tests.pikvm.conftest import power_on, sim_host, wait_until
 
 ISO_MAGIC_OFFSET = 0x8001
@@ -185,10 +186,11 @@ def test_msd_write_remote(board: RunningApp, kvmd: httpx.Client, tmp_path: pytes
         def log_message(self, *_: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    host = lan_address()  # downloads refuse loopback
+    server = http.server.ThreadingHTTPServer((host, 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/remote.iso"
+        url = f"http://{host}:{server.server_address[1]}/remote.iso"
         result(kvmd.post("/api/msd/write_remote", params={"url": url, "image": "fetched.iso"}))
         assert board.path("/data/fetched.iso").read_bytes() == image
     finally:

@@ -14,6 +14,7 @@ from app.api.pikvm.params import number, optional_flag, text
 from app.api.routing import Req, get, post, services
 from app.services.auth.accounts import Role
 from app.services.kvmd import Drive
+from app.services.media.download_guard import redacted
 
 DATA = state.DATA
 MAX_UPLOAD_BYTES = 16 << 30
@@ -109,7 +110,7 @@ class KvmdMsdController(Controller):
             await asyncio.sleep(POLL_SECONDS)
         final = transfers.status().status
         if final != "success":
-            raise KvmdError(400, "MsdDownloadError", f"The download of {url} ended: {final}")
+            raise KvmdError(400, "MsdDownloadError", f"The download of {redacted(url)} ended: {final}")
         return answer()
 
     @post("/remove", role=Role.ADMIN)

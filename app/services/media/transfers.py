@@ -18,7 +18,6 @@ import logging
 import os
 import re
 import socket
-import ssl
 import tempfile
 import threading
 from collections.abc import AsyncIterator
@@ -30,9 +29,19 @@ from urllib.parse import unquote, urljoin, urlsplit
 import msgspec
 
 from app import validators
+from app.board.network import is_own_address
 from app.errors import Busy, Conflict, DomainError, Failed, InvalidArgument
 from app.paths import DeviceRoot
 from app.services.media import iso
+from app.services.media.download_guard import (
+    GuardedHTTPConnection,
+    GuardedHTTPSConnection,
+    OwnAddress,
+    Refused,
+    basic_auth,
+    literal_refusal,
+    redacted,
+)
 from app.services.media.multipart import Data, MultipartError, MultipartParser, Part, PartEnd, boundary_of
 
 log = logging.getLogger(__name__)
@@ -220,8 +229,9 @@ class _Upload:
 
 
 class Transfers:
-    def __init__(self, root: DeviceRoot) -> None:
+    def __init__(self, root: DeviceRoot, own_address: OwnAddress = is_own_address) -> None:
         self.root = root
+        self.own_address = own_address  # downloads never connect to the board's own addresses
         self.data = root(DATA)
         self.lock_file = root(LOCK)
         self._mutex = threading.Lock()
@@ -458,10 +468,11 @@ class Transfers:
         target = self._download_target(url)
         if name:
             target = self._raw_target(name)
-        self._acquire(url)
+        shown = redacted(url)  # what the status, the lock file and the log say: no credentials
+        self._acquire(shown)
         try:
             self._cancel.clear()
-            self._begin("download", url, None)
+            self._begin("download", shown, None)
             self._thread = threading.Thread(
                 target=self._download, args=(url, target, sha or None), name="image-download", daemon=True
             )
@@ -470,13 +481,17 @@ class Transfers:
             self._finish("idle")
             self._release()
             raise
-        return TransferStatus("in_progress", url, "")
+        return TransferStatus("in_progress", shown, "")
 
     def _download_target(self, url: str) -> Path:
         parts = validators.http_url(url, message="invalid url")
         name = unquote(parts.path.rsplit("/", 1)[-1])
         if not name or name in (".", "..") or not NAME.match(name):
             raise InvalidArgument("invalid url")
+        # A host written as a refused address is told at once; a name is checked when it resolves.
+        reason = literal_refusal(parts.hostname or "", self.own_address)
+        if reason is not None:
+            raise InvalidArgument(reason)
         return self.data / name
 
     def cancel(self) -> None:
@@ -499,22 +514,28 @@ class Transfers:
             raise Failed("cancel download timed out")
 
     def _open(self, url: str) -> http.client.HTTPResponse:
+        """The answer to GET ``url``, after redirects; every hop connects through the download guard."""
+        first = urlsplit(url)
+        authorization = basic_auth(url)
         for _ in range(MAX_REDIRECTS + 1):
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise _Failed(f"refusing to follow {parts.scheme or 'a relative'} URL")
-            connection: http.client.HTTPConnection
-            if parts.scheme == "https":
-                connection = http.client.HTTPSConnection(
-                    parts.hostname, parts.port, timeout=HTTP_TIMEOUT_SECONDS, context=ssl.create_default_context()
-                )
-            else:
-                connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=HTTP_TIMEOUT_SECONDS)
+            guarded = GuardedHTTPSConnection if parts.scheme == "https" else GuardedHTTPConnection
+            connection = guarded(parts.hostname, parts.port, HTTP_TIMEOUT_SECONDS, self.own_address)
             self._connection = connection
             if self._cancel.is_set():
                 raise _Cancelled
             path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-            connection.request("GET", path, headers={"User-Agent": "nanokvm-py", "Accept-Encoding": "identity"})
+            headers = {"User-Agent": "nanokvm-py", "Accept-Encoding": "identity"}
+            # The URL's credentials go to its own origin only, never to where a redirect points.
+            if authorization and (parts.scheme, parts.hostname, parts.port) == (
+                first.scheme,
+                first.hostname,
+                first.port,
+            ):
+                headers["Authorization"] = authorization
+            connection.request("GET", path, headers=headers)
             response = connection.getresponse()
             if response.status in (301, 302, 303, 307, 308) and response.getheader("location"):
                 url = urljoin(url, response.getheader("location", ""))
@@ -548,6 +569,8 @@ class Transfers:
             total = self._total
             if total is not None and temp.size != total:
                 raise _Failed(f"got {temp.size} of {total} bytes")
+            if target.name.lower().endswith(".iso") and not iso.has_iso_magic(bytes(temp.head)):
+                raise _Failed("not an ISO 9660 image")  # an error page or a JSON reply, as uploads check
             if not temp.checksum_ok():
                 status = "checksum_failed"
                 return
@@ -556,13 +579,15 @@ class Transfers:
             status = "success"
         except _Cancelled:
             status = "idle"
+        except Refused as err:
+            log.warning("download of %s refused: %s", redacted(url), err)
         except OSError as err:
             status = "idle" if self._cancel.is_set() else "failed"
             if status == "failed":
-                log.warning("download of %s failed: %s", url, _disk_error(err))
+                log.warning("download of %s failed: %s", redacted(url), _disk_error(err))
         except (_Failed, http.client.HTTPException, ValueError) as err:
             status = "idle" if self._cancel.is_set() else "failed"
-            log.warning("download of %s failed: %s", url, err)
+            log.warning("download of %s failed: %s", redacted(url), err)
         finally:
             if temp is not None:
                 temp.discard()
