@@ -1,40 +1,47 @@
 // Settings › AI agents (MCP) against the real backend: the MCP server switched on from the page, its
 // key shown once and then never again, a new key replacing the old one, the key's role and the
 // control mode; each checked by calling /api/mcp itself with the key the page showed.
-import type { APIRequestContext, Page } from '@playwright/test';
+import { request as apiRequest, type APIRequestContext, type Page } from '@playwright/test';
 import AES from 'crypto-js/aes.js'; // .js: plain Node ESM resolution
-import { test, expect } from './fixtures';
+import { test as base, expect } from './fixtures';
+import { startBackend, type Backend } from './global-setup';
 
-test.describe.configure({ mode: 'serial' });
-
-const OWNER_PASSWORDS = ['admin', 'e2e-Secret-123'];
-const ADMIN = { name: 'mcp-admin', password: 'mcp-Admin-123' };
+const ADMIN = { name: 'admin', password: 'mcp-Admin-123' };
 const enc = (p: string) => encodeURIComponent(AES.encrypt(p, 'nanokvm-sipeed-2024').toString());
 
-/** Our admin account, made with the owner's session over the API (once per backend). */
-test.beforeAll(async ({ playwright, baseURL }) => {
-  const r = await playwright.request.newContext({ baseURL });
+/** This spec's own board (fresh root, its admin password set), so the shared backend's first-login
+ * expectations in real.spec.ts stay untouched. */
+async function prepareBoard(backend: Backend): Promise<void> {
+  const ctx = await apiRequest.newContext({ baseURL: backend.url });
   try {
-    let logged = false;
-    for (const password of OWNER_PASSWORDS) {
-      const a = await (await r.post('/api/auth/login', { data: { username: 'admin', password: enc(password) } })).json();
-      if (a.code === 0) {
-        if (password === 'admin') {
-          // a fresh backend: the server opens nothing else until the default password is changed
-          await r.post('/api/auth/password', { data: { currentPassword: enc('admin'), password: enc(OWNER_PASSWORDS[1]) } });
-          await r.post('/api/auth/login', { data: { username: 'admin', password: enc(OWNER_PASSWORDS[1]) } });
-        }
-        logged = true;
-        break;
-      }
+    for (const [path, data] of [
+      ['/api/auth/login', { username: 'admin', password: enc('admin') }],
+      ['/api/auth/password', { currentPassword: enc('admin'), password: enc(ADMIN.password) }],
+    ] as const) {
+      const body = await (await ctx.post(path, { data })).json();
+      if (body.code !== 0) throw new Error(`board set-up: ${path}: ${body.msg}`);
     }
-    expect(logged, 'the owner logs in with one of the known passwords').toBe(true);
-    const made = await (await r.post('/api/auth/users', { data: { username: ADMIN.name, password: enc(ADMIN.password), role: 'admin' } })).json();
-    expect([0, -3]).toContain(made.code); // -3: username already exists (a rerun on a kept server)
   } finally {
-    await r.dispose();
+    await ctx.dispose();
   }
+}
+
+const test = base.extend<object, { board: Backend }>({
+  board: [
+    async ({}, use) => { // eslint-disable-line no-empty-pattern
+      const backend = await startBackend();
+      try {
+        await prepareBoard(backend);
+        await use(backend);
+      } finally {
+        await backend.stop();
+      }
+    },
+    { scope: 'worker', timeout: 120_000 },
+  ],
+  baseURL: async ({ board }, use) => use(board.url),
 });
+test.describe.configure({ mode: 'serial' });
 
 /** One JSON-RPC call to /api/mcp as an agent sends it (no cookie: a fresh request context). */
 async function mcp(playwright: { request: { newContext: (o: { baseURL?: string }) => Promise<APIRequestContext> } }, baseURL: string, key: string, method: string, params: object = {}) {
