@@ -165,6 +165,14 @@ def test_msd_write_select_connect_remove(board: RunningApp, kvmd: httpx.Client) 
     assert kvmd.post("/api/msd/set_params", params={"cdrom": 0}).status_code == 400  # connected
     assert kvmd.post("/api/msd/remove", params={"image": "disk.iso"}).status_code == 400  # mounted
     result(kvmd.post("/api/msd/set_connected", params={"connected": 0}))
+    # A flash drive: read-only unless rw=1 (kvmd's default rw=0), as the LUN tells the host.
+    for rw, ro in ((0, "1"), (1, "0")):
+        result(kvmd.post("/api/msd/set_params", params={"cdrom": 0, "rw": rw}))
+        result(kvmd.post("/api/msd/set_connected", params={"connected": 1}))
+        assert (lun.joinpath("cdrom").read_text().strip(), lun.joinpath("ro").read_text().strip()) == ("0", ro)
+        assert result(kvmd.get("/api/msd"))["drive"]["rw"] is bool(rw)  # type: ignore[index]
+        result(kvmd.post("/api/msd/set_connected", params={"connected": 0}))
+    assert lun.joinpath("ro").read_text().strip() == "0"  # the data partition again, writable
     result(kvmd.post("/api/msd/remove", params={"image": "disk.iso"}))
     assert not board.path("/data/disk.iso").exists()
     result(kvmd.post("/api/msd/reset"))

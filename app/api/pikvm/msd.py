@@ -71,7 +71,8 @@ class KvmdMsdController(Controller):
             if not drive.image:
                 raise KvmdError(400, "MsdImageNotSelected", "No image selected")
             _image_name(request, drive.image)
-            await asyncio.to_thread(svc.images.mount, f"{DATA}/{drive.image}", drive.cdrom)
+            # kvmd: a CD-ROM is always read-only, a flash drive only writable with rw=1.
+            await asyncio.to_thread(svc.images.mount, f"{DATA}/{drive.image}", drive.cdrom, not drive.rw)
         else:
             if not _connected(request):
                 raise KvmdError(400, "MsdDisconnectedError", "The drive is already disconnected")

@@ -132,8 +132,9 @@ class ImageLibrary:
 
     # --- mount -----------------------------------------------------------------------------
 
-    def mount(self, file: str, cdrom: bool) -> None:
-        """Spec 7.5. ``file == ""`` unmounts (the host sees the data partition again)."""
+    def mount(self, file: str, cdrom: bool, read_only: bool = False) -> None:
+        """Spec 7.5. ``file == ""`` unmounts (the host sees the data partition again). ``read_only``: a
+        flash drive the host cannot write (kvmd's ``rw=0``; NanoKVM's flash drives are writable)."""
         target = NO_IMAGE
         if file:
             resolved = resolve_in_data(self.root, file)
@@ -143,11 +144,10 @@ class ImageLibrary:
                 raise Failed("mount image failed", code=-2)
             target = resolved.device
         with self.lock:
-            if not file or cdrom:
-                flag = b"1" if file and cdrom else b"0"
+            if not file or cdrom or read_only:  # ro and cdrom change only while the LUN is empty
                 self._write("file", b"\n", "unmount image failed")
-                self._write("ro", flag, "set ro flag failed")
-                self._write("cdrom", flag, "set cdrom flag failed")
+                self._write("ro", b"1" if file and (cdrom or read_only) else b"0", "set ro flag failed")
+                self._write("cdrom", b"1" if file and cdrom else b"0", "set cdrom flag failed")
             self._write("inquiry_string", (INQUIRY_CDROM if cdrom else INQUIRY_DISK).encode(), "set inquiry failed")
             self._write("file", target.encode(), "mount image failed")
             try:
