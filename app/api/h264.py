@@ -159,7 +159,7 @@ async def _signal(socket: Socket, session: Any) -> None:
 async def h264_webrtc(socket: Socket) -> None:
     if not origin_allowed(socket):
         raise PermissionDeniedException()
-    from app.services.video.webrtc import WebRtcSession, ice_servers
+    from app.services.video.webrtc import WebRtcSession, ice_servers, load_aiortc
 
     services = app_services(socket)
     config = services.config
@@ -168,6 +168,7 @@ async def h264_webrtc(socket: Socket) -> None:
     if (missing := services.h264.unavailable("webrtc")) is not None:
         await _refuse(socket, missing)
         return
+    await asyncio.to_thread(load_aiortc)
 
     async def send(event: str, data: str) -> None:
         await socket.send_text(msgspec.json.encode({"event": event, "data": data}).decode())

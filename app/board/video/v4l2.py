@@ -189,7 +189,8 @@ class V4l2Source:
                 return Captured(jpg.encode(scaled, quality), width, height)
             return Captured(data, native_w, native_h)
         image = jpg.fit(image, width, height)
-        return Captured(jpg.encode(image, quality), image.shape[1], image.shape[0])
+        # The picture too: the H.264 encoder then need not decode the JPEG just made from it.
+        return Captured(jpg.encode(image, quality), image.shape[1], image.shape[0], image)
 
     def close(self) -> None:
         if self._capture is not None:

@@ -79,6 +79,18 @@ def h264_only(codecs: list[Any]) -> list[Any]:
 _aiortc_ready = False
 
 
+def load_aiortc() -> None:
+    """Import aiortc and PyAV and prepare aiortc (once per process). Blocking, for a worker thread: the
+    imports take ~1 s on a PC and far longer on a small board, and on the event loop they would stall
+    every stream meanwhile (direct viewers hit their write deadline, WebRTC peers their ICE consent)."""
+    import aiortc.mediastreams
+    import aiortc.rtp
+    import aiortc.sdp  # noqa: F401
+    import av  # noqa: F401
+
+    _prepare_aiortc()
+
+
 def _prepare_aiortc() -> None:
     """Teach aiortc the playout-delay extension and NanoKVM's payload size (once per process)."""
     global _aiortc_ready
