@@ -45,6 +45,8 @@ async def main(url: str, image: str) -> None:
         seen["snapshot"] = jpeg[:2].hex()
         metrics = await kvm.prometheus.get_metrics()
         seen["metrics"] = "pikvm_atx_led" in metrics
+        switch = await kvm.switch.get_state()  # no PiKVM Switch attached: nothing active, no ports
+        seen["switch"] = [switch.active, sorted(switch.ports)]
         await kvm.auth.logout()
     print(json.dumps(seen))
 

@@ -102,6 +102,7 @@ def test_aiopikvm(board: RunningApp, tmp_path: Path) -> None:
         "ws_events": ["atx", "hid", "loop", "msd", "pong"],
         "snapshot": "ffd8",
         "metrics": True,
+        "switch": ["", []],
     }
     assert fresh.path("/data/aio.iso").stat().st_size == 96 * 1024
     # The click booted the PC; the key over HTTP and the one over the WebSocket reached it.

@@ -269,3 +269,17 @@ def test_info_current_layout(kvmd: httpx.Client) -> None:
     everything = result(kvmd.get("/api/info", params={"legacy": 0}))
     assert everything["system"]["platform"]["base"]  # type: ignore[index]
     assert "hw" not in everything and "temp" in everything["health"]  # type: ignore[operator]
+
+
+def test_switch_absent(board: RunningApp, kvmd: httpx.Client) -> None:
+    """/api/switch as kvmd with no PiKVM Switch attached: an empty chain; operations refused (503)."""
+    state = result(kvmd.get("/api/switch"))
+    assert state["summary"] == {"active_port": -1, "active_id": "", "synced": True}
+    assert state["model"]["ports"] == [] and state["model"]["units"] == []  # type: ignore[index]
+    assert state["active"] == "" and state["ports"] == {}  # aiopikvm's model
+    for path, params in (("set_active", {"port": 1}), ("atx/click", {"port": 1, "button": "power"})):
+        refused = kvmd.post(f"/api/switch/{path}", params=params)
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["result"]["error"] == "UnavailableError"
+    assert kvmd.post("/api/switch/edids/create", params={"name": "x", "data": "00"}).status_code == 503
+    assert httpx.get(f"{board.url}/api/switch", timeout=30).status_code == 401  # kvmd's, not NanoKVM's 404

@@ -17,6 +17,7 @@ from app.api.pikvm.mjpeg import kvmd_mjpeg
 from app.api.pikvm.msd import KvmdMsdController
 from app.api.pikvm.redfish import RedfishController
 from app.api.pikvm.streamer import KvmdStreamerController, streamer_snapshot
+from app.api.pikvm.switch import KvmdSwitchController
 from app.api.pikvm.system import KvmdSystemController
 from app.api.pikvm.ws import kvmd_ws
 from app.services.logbook import logbook
@@ -36,6 +37,7 @@ def create_kvmd_app(services: Any) -> Litestar:
             KvmdMsdController,
             KvmdMetricsController,
             RedfishController,
+            KvmdSwitchController,
             kvmd_ws,
             kvmd_mjpeg,
             streamer_snapshot,

@@ -33,6 +33,7 @@ KVMD_TREES = (
     "/api/gpio",
     "/api/streamer",
     "/api/export",
+    "/api/switch",
     "/api/redfish",
     "/redfish",
     "/api/hid/set_params",
