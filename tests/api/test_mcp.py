@@ -6,6 +6,7 @@ import asyncio
 import base64
 import os
 import shutil
+import subprocess
 import time
 
 import cv2
@@ -71,6 +72,16 @@ async def test_types_hello_and_reads_it_back(mcp_kvm: tuple[RunningApp, httpx.Cl
         assert not shot.is_error and shot.content[0].type == "image" and shot.content[0].mime_type == "image/jpeg"
         picture = cv2.imdecode(np.frombuffer(base64.b64decode(shot.content[0].data), np.uint8), cv2.IMREAD_COLOR)
         assert picture is not None and picture.shape[:2] == (1080, 1920)
+        # The screenshot itself shows what was typed: Debian's tesseract reads the JPEG the tool returned.
+        seen = await asyncio.to_thread(
+            subprocess.run,
+            ["tesseract", "stdin", "stdout"],
+            input=base64.b64decode(shot.content[0].data),
+            capture_output=True,
+            timeout=60,
+            check=True,
+        )
+        assert "hello" in seen.stdout.decode(errors="replace").lower(), seen.stdout
         read = await mcp.call_tool("cube_screen_text", {})
         assert not read.is_error, text_of(read)
         assert "hello" in text_of(read).lower(), text_of(read)
