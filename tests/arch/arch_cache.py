@@ -100,6 +100,7 @@ class Guest:
     kernel: pathlib.Path
     initramfs: pathlib.Path
     python: str  # "3.13"
+    modules: pathlib.Path  # /lib/modules/<kver> of the kernel booted (shared into the guest)
     missing: list[str] = field(default_factory=list)  # native dependencies no source could provide
 
 
@@ -372,9 +373,18 @@ def _setup_locked(cache: pathlib.Path, names: list[str]) -> list[Guest]:
         adir.mkdir(exist_ok=True)
         python = setup_rootfs(arch, adir, kver)
         missing = setup_wheels(arch, adir, python)
+        if name == "amd64":
+            # The baseline boots the kernel tier's kernel: the one Debian kernel with gpio-sim built
+            # for it here (tests/kernel), so the amd64 guest has ATX lines as well. Its userland is
+            # this trixie rootfs, the same as the other architectures'.
+            k = kernel_cache.setup()
+            modules = k.kroot / "lib" / "modules" / k.kver
+            guests.append(Guest(arch, k.kver, adir, adir / "rootfs", k.vmlinux, k.initramfs, python, modules, missing))
+            continue
         kernel = setup_kernel(arch, adir, kver)
         initramfs = setup_initramfs(arch, adir, kver)
-        guests.append(Guest(arch, kver, adir, adir / "rootfs", kernel, initramfs, python, missing))
+        modules = adir / "rootfs" / "lib" / "modules" / kver
+        guests.append(Guest(arch, kver, adir, adir / "rootfs", kernel, initramfs, python, modules, missing))
     return guests
 
 

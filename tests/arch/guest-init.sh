@@ -37,6 +37,10 @@ hostname "arch-$(uname -m)"
 modprobe configfs 2>/dev/null
 mount -t configfs configfs /sys/kernel/config || fail "cannot mount configfs"
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000,cache=loose src /src || fail "cannot mount /src"
+# The booted kernel's modules (the rootfs's own, or for amd64 the kernel tier's, with gpio-sim).
+mkdir -p "/lib/modules/$(uname -r)"
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000,cache=loose modules "/lib/modules/$(uname -r)" \
+	|| fail "cannot mount the modules"
 
 # Network: QEMU's user networking (10.0.2.2 is the host; the host reaches us by port forwards).
 modprobe virtio_net
@@ -50,6 +54,10 @@ ip route add default via 10.0.2.2
 modprobe -a dummy_hcd libcomposite usb_f_hid usb_f_mass_storage usbhid hid_generic evdev usb_storage sd_mod sr_mod \
 	|| fail "cannot load the USB modules"
 modprobe vivid n_devs=1 node_types=0x1 input_types=0xe4 || fail "cannot load vivid"
+if modprobe gpio-sim 2>/dev/null; then # only the amd64 baseline's kernel has it (built by tests/kernel)
+	sim=/sys/kernel/config/gpio-sim/kvm-atx
+	mkdir -p "$sim/bank0" && echo 5 >"$sim/bank0/num_lines" && echo kvm-atx >"$sim/bank0/label" && echo 1 >"$sim/live"
+fi
 say "modules loaded"
 
 # What the image holds: the overlay, the artifact, and the board's device files.

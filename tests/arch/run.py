@@ -123,6 +123,8 @@ def qemu_argv(guest: arch_cache.Guest, out: pathlib.Path, http_port: int, agent_
         f"local,path={out},mount_tag=out,security_model=none",
         "-virtfs",
         f"local,path={CHECKOUT},mount_tag=src,security_model=none,readonly=on,multidevs=remap",
+        "-virtfs",
+        f"local,path={guest.modules},mount_tag=modules,security_model=none,readonly=on,multidevs=remap",
     ]
 
 
