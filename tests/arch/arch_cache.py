@@ -362,6 +362,21 @@ def setup_initramfs(arch: Arch, adir: pathlib.Path, kver: str) -> pathlib.Path:
     return kernel_cache.setup_initramfs(kver, adir, kroot=rootfs, busybox=rootfs / "usr" / "bin" / "busybox")
 
 
+def kernel_tier_kernel() -> kernel_cache.Kernel:
+    """The kernel tier's cached kernel; set up (under its exclusive lock) only when not ready, so a
+    kernel-tier run in progress (holding its lock shared) does not hold this one up."""
+    kver = kernel_cache.kernel_version()
+    kdir = kernel_cache.cache_dir() / kver
+    ready = all(
+        kernel_cache.stamp_ok(kdir / name, recipe)
+        for name, recipe in (("kernel.done", kernel_cache.KERNEL_RECIPE), ("gpio.done", kernel_cache.GPIO_RECIPE))
+    )
+    initramfs = sorted(kdir.glob("initramfs-*.cpio"), key=lambda p: p.stat().st_mtime)
+    if ready and initramfs and (kdir / "vmlinux").is_file():
+        return kernel_cache.Kernel(kver, kdir, kdir / "kroot", kdir / "vmlinux", initramfs[-1])
+    return kernel_cache.setup()
+
+
 def _setup_locked(cache: pathlib.Path, names: list[str]) -> list[Guest]:
     kernel_cache.apt_install(HOST_PACKAGES + sorted({ARCHES[n].qemu_package for n in names}))
     apt_update()
@@ -377,7 +392,7 @@ def _setup_locked(cache: pathlib.Path, names: list[str]) -> list[Guest]:
             # The baseline boots the kernel tier's kernel: the one Debian kernel with gpio-sim built
             # for it here (tests/kernel), so the amd64 guest has ATX lines as well. Its userland is
             # this trixie rootfs, the same as the other architectures'.
-            k = kernel_cache.setup()
+            k = kernel_tier_kernel()
             modules = k.kroot / "lib" / "modules" / k.kver
             guests.append(Guest(arch, k.kver, adir, adir / "rootfs", k.vmlinux, k.initramfs, python, modules, missing))
             continue
