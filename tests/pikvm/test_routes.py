@@ -260,6 +260,13 @@ def test_snapshot_ocr_reads_the_screen(board: RunningApp, kvmd: httpx.Client) ->
     text = kvmd.get("/api/streamer/snapshot", params={"ocr": 1, "ocr_langs": "eng"})
     assert text.status_code == 200 and text.headers["content-type"].startswith("text/plain")
     assert "hello ocr 42" in text.text
+    # kvmd's crop box: a 2-pixel-wide strip at the left edge holds no text; a box beyond the frame is
+    # clamped to it (the whole screen again); a side that is not a number is refused.
+    strip = kvmd.get("/api/streamer/snapshot", params={"ocr": 1, "ocr_left": 0, "ocr_right": 2})
+    assert strip.status_code == 200 and "hello" not in strip.text, strip.text
+    clamped = {"ocr": 1, "ocr_left": 0, "ocr_top": 0, "ocr_right": 99999, "ocr_bottom": 99999}
+    assert "hello ocr 42" in kvmd.get("/api/streamer/snapshot", params=clamped).text
+    assert kvmd.get("/api/streamer/snapshot", params={"ocr": 1, "ocr_top": "x"}).status_code == 400
 
 
 def test_info_current_layout(kvmd: httpx.Client) -> None:

@@ -15,6 +15,7 @@ from app.services.auth.accounts import Role
 from app.services.video import ocr, snapshot
 
 JPEG = "image/jpeg"
+OCR_BOX = ("left", "top", "right", "bottom")
 
 
 async def snapshot_response(request: Req) -> Response[bytes]:
@@ -39,8 +40,10 @@ async def snapshot_response(request: Req) -> Response[bytes]:
         if flag(request, "save", False):
             kvmd.saved_snapshot = (jpeg, shot.captured)
     if want_ocr:
+        # kvmd's crop box: any side given (>= 0) crops, the others are the frame's edges.
+        left, top, right, bottom = (int(number(request, f"ocr_{side}", -1, -(2**31), 2**31)) for side in OCR_BOX)
         try:
-            text = await asyncio.to_thread(ocr.recognize, jpeg, langs)
+            text = await asyncio.to_thread(ocr.recognize, jpeg, langs, (left, top, right, bottom))
         except ocr.OcrError as err:
             raise KvmdError(400, "OcrError", str(err)) from None
         return Response(text.encode(), media_type="text/plain; charset=utf-8", headers={"cache-control": "no-store"})

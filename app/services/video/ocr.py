@@ -11,6 +11,9 @@ import functools
 import shutil
 import subprocess
 
+import cv2
+import numpy as np
+
 DEFAULT_LANGS = ("eng",)
 TIMEOUT_SECONDS = 30.0
 
@@ -37,7 +40,31 @@ def languages() -> tuple[str, ...]:
     return tuple(sorted(name.strip() for name in lines if name.strip() and name.strip() != "osd"))
 
 
-def recognize(jpeg: bytes, langs: list[str]) -> str:
+Box = tuple[int, int, int, int]  # left, top, right, bottom in pixels; a negative side = the frame's edge
+
+
+def crop(jpeg: bytes, box: Box) -> bytes:
+    """The part of the picture inside ``box`` as PNG (lossless, for tesseract), as kvmd crops: sides
+    clamped to the frame; an empty box leaves the whole picture."""
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise OcrError("the snapshot is not a picture")
+    height, width = image.shape[:2]
+    left, top, right, bottom = box
+    left = 0 if left < 0 else min(width, left)
+    top = 0 if top < 0 else min(height, top)
+    right = width if right < 0 else min(width, right)
+    bottom = height if bottom < 0 else min(height, bottom)
+    if left < right and top < bottom:
+        image = image[top:bottom, left:right]
+    ok, png = cv2.imencode(".png", image)
+    if not ok:
+        raise OcrError("cannot encode the cropped picture")
+    return bytes(png)
+
+
+def recognize(jpeg: bytes, langs: list[str], box: Box | None = None) -> str:
+    """The text in the picture (or in ``box`` of it)."""
     tool = shutil.which("tesseract")
     if tool is None:
         raise OcrError("tesseract is not installed")
@@ -45,10 +72,11 @@ def recognize(jpeg: bytes, langs: list[str]) -> str:
     unknown = [lang for lang in langs if lang not in known]
     if unknown or not langs:
         raise OcrError(f"Unknown OCR languages: {', '.join(unknown) or '(none)'}")
+    picture = crop(jpeg, box) if box is not None and max(box) >= 0 else jpeg
     try:
         out = subprocess.run(
             [tool, "stdin", "stdout", "-l", "+".join(langs)],
-            input=jpeg,
+            input=picture,
             capture_output=True,
             timeout=TIMEOUT_SECONDS,
             check=True,
