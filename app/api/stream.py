@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Annotated
 
 import msgspec
@@ -16,13 +17,14 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotFoundException
 from litestar.types import Receive, Scope, Send
 
-from app.api.access import held
+from app.api.access import current_session, held
 from app.api.envelope import Envelope, ok, parse_body
 from app.api.routing import Req, asgi, get, post, services
 from app.services.auth.accounts import Role
 from app.services.auth.live import SessionEnded
 from app.services.video.capture import DETECT_INTERVAL, Capture
 from app.services.video.pacing import TcpPacer
+from app.services.video.stats import ViewerStats
 from app.timefmt import rfc1123_local
 
 # How many bytes may still be on the way to a viewer when the next frame is sent.
@@ -78,18 +80,29 @@ async def _stream(capture: Capture, scope: Scope, send: Send, response: _Respons
         await send({"type": "http.response.start", "status": 200, "headers": _headers()})
         response.started = True
         pacer = TcpPacer.for_scope(scope)
+        stats = _viewer_stats(capture, scope, pacer)
         sent = 0
         try:
             while True:
+                began = time.perf_counter()
                 await send({"type": "http.response.body", "body": frame.part, "more_body": True})
+                stats.delivered(frame.seq, len(frame.part), time.perf_counter() - began)
                 sent += len(frame.part)
                 frame = await capture.next_frame(frame.seq)
                 if pacer is not None:
                     await _wait_delivered(pacer, sent)
                     frame = capture.latest or frame  # what was waiting may be stale by now
         finally:
+            capture.stats.remove_viewer(stats)
             if pacer is not None:
                 pacer.close()
+
+
+def _viewer_stats(capture: Capture, scope: Scope, pacer: TcpPacer | None) -> ViewerStats:
+    """This viewer in the pipeline's statistics (KasmVNC's get_frame_stats, get_bottleneck_stats)."""
+    client = scope.get("client") or ("", 0)
+    username = current_session(ASGIConnection(scope)).username
+    return capture.stats.add_viewer("mjpeg", username, str(client[0]), pacer.rtt if pacer else lambda: None)
 
 
 @asgi("/api/stream/mjpeg", role=Role.VIEWER)

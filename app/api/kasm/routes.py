@@ -20,6 +20,7 @@ from app.api.kasm.auth import basic_session
 from app.api.routing import Req, get, post, services
 from app.errors import Conflict, DomainError, InvalidArgument, NotFound
 from app.services.auth.accounts import Role
+from app.services.kasm import stats as kasm_stats
 from app.services.kasm.screenshots import DEFAULT_LEVEL, ScreenshotRequest
 from app.services.kasm.users import UserChange, UserInfo
 
@@ -165,6 +166,18 @@ async def get_screenshot(request: Req) -> Response[bytes]:
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
+@get("/api/get_frame_stats", **ADMIN)
+async def get_frame_stats(request: Req) -> Response[bytes]:
+    client = request.query_params.get("client") or "auto"
+    stats = services(request).capture.stats
+    return answer(kasm_stats.frame_stats(stats, current_session(request).username, client))
+
+
+@get("/api/get_bottleneck_stats", **ADMIN)
+async def get_bottleneck_stats(request: Req) -> Response[bytes]:
+    return answer(kasm_stats.bottleneck_stats(services(request).capture.stats))
+
+
 @get("/api/get_users", **ADMIN)
 async def get_users(request: Req) -> Response[bytes]:
     return answer(services(request).kasm_users.list())
@@ -202,6 +215,8 @@ async def remove_users(request: Req) -> Response[bytes]:
 
 HANDLERS = [
     get_screenshot,
+    get_frame_stats,
+    get_bottleneck_stats,
     get_users,
     create_user,
     create_users,

@@ -26,6 +26,7 @@ from app.board.video import jpeg as jpg
 from app.paths import atomic_write
 from app.services.events import EventBus
 from app.services.video.screen import ScreenSettings
+from app.services.video.stats import PipelineStats, changed_percent
 from app.services.video.status import MESSAGES, CaptureStatus
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ class Capture:
         self.enabled = True
         self.idle_timeout_minutes = 0
         self.latest: Frame | None = None
+        self.stats = PipelineStats()  # stage times and viewers, for KasmVNC's statistics
         self.viewers = 0
         self.signal = False
         self._source: FrameSource | None = None
@@ -235,6 +237,7 @@ class Capture:
 
     def _run(self) -> None:
         previous: bytes | None = None
+        previous_image: object = None
         next_tick = time.monotonic()
         report_at, counted = next_tick + FPS_REPORT_SECONDS, 0
         while True:
@@ -255,7 +258,9 @@ class Capture:
                 next_tick = self._sleep_until(next_tick + 1 / fps)
                 continue
             try:
+                started = time.perf_counter()
                 captured = self._read(width, height, quality)
+                read = time.perf_counter()
             except Exception:  # a broken driver must not kill the stream for good
                 log.exception("video capture failed")
                 self._status_changed(-2)
@@ -265,6 +270,9 @@ class Capture:
                 tap.offer(captured, self.last_result)
             # Frame detect: an unchanged picture is not sent again (the sim hands out the same object).
             unchanged = captured.jpeg is previous or captured.jpeg == previous
+            changed = changed_percent(previous_image, captured.image, unchanged)
+            self.stats.frame(captured.width, captured.height, read - started, time.perf_counter() - read, changed, fps)
+            previous_image = captured.image
             if self.viewers and not (self.detect_interval and unchanged) and self._loop is not None:
                 self._seq += 1
                 now = time.time()
@@ -277,6 +285,7 @@ class Capture:
                     captured.height,
                 )
                 self._loop.call_soon_threadsafe(self._publish, frame)
+                self.stats.published(self._seq)
             previous = captured.jpeg
             counted += 1
             next_tick = self._sleep_until(next_tick + 1 / fps)

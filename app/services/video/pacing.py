@@ -19,6 +19,8 @@ from typing import Any
 _TCP_INFO_LEN = 232
 _BYTES_ACKED = struct.Struct("=Q")
 _BYTES_ACKED_OFFSET = 120  # struct tcp_info.tcpi_bytes_acked (Linux >= 4.1)
+_RTT = struct.Struct("=I")
+_RTT_OFFSET = 68  # struct tcp_info.tcpi_rtt: the smoothed round trip, microseconds
 
 
 def _same(address: Any, host: str, port: int | str) -> bool:
@@ -66,6 +68,14 @@ class TcpPacer:
     def _acked(self) -> int:
         info = self._sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_LEN)
         return int(_BYTES_ACKED.unpack_from(info, _BYTES_ACKED_OFFSET)[0])
+
+    def rtt(self) -> float | None:
+        """The kernel's smoothed round-trip time of the connection, in seconds (None once closed)."""
+        try:
+            info = self._sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_LEN)
+        except OSError:
+            return None
+        return int(_RTT.unpack_from(info, _RTT_OFFSET)[0]) / 1_000_000
 
     def acked(self) -> int:
         """Bytes the viewer has acknowledged since this pacer was made."""
