@@ -247,6 +247,7 @@ class Run:
     t_qemu: float
     figures: dict[str, float] = field(default_factory=dict)
     results: list[tuple[str, bool, str]] = field(default_factory=list)
+    expected: str = ""  # a documented gap (tests/arch/README.md) stopped the checks here
 
 
 def app_gives_up(r: Run) -> Callable[[], bool]:
@@ -267,9 +268,15 @@ def app_gives_up(r: Run) -> Callable[[], bool]:
     return alive
 
 
-def check_first_200(r: Run) -> str:
+def check_gadget(r: Run) -> str:
     r.agent.wait_ready(r.deadline, r.alive)
     r.figures["agent_s"] = time.monotonic() - r.t_qemu
+    found = r.agent.probe("gadget", "60", timeout=120)
+    assert found["classes"].count("03") == 3, found  # keyboard, mouse, absolute pointer (+ the LUN)
+    return f"S03kvm-gadget -> {found['product']!r} at USB {found['device']}, interface classes {found['classes']}"
+
+
+def check_first_200(r: Run) -> str:
     r.api.first_200(min(r.deadline, time.monotonic() + STARTUP_TIMEOUT), app_gives_up(r))
     now = r.agent.uptime()
     started = float((r.out / "app-start").read_text())
@@ -328,13 +335,16 @@ def check_iso(r: Run) -> str:
 def read_mjpeg(r: Run, frames: int, timeout: float) -> list[bytes]:
     token = r.api.cookie.split("=", 1)[1]
     jpegs: list[bytes] = []
-    with socket.create_connection(("127.0.0.1", r.api.port), timeout=timeout) as s:
+    with socket.create_connection(("127.0.0.1", r.api.port), timeout=30) as s:
         s.sendall(f"GET /api/stream/mjpeg HTTP/1.1\r\nHost: x\r\nCookie: {COOKIE}={token}\r\n\r\n".encode())
         buf = b""
         deadline = time.monotonic() + timeout
         while len(jpegs) < frames:
             assert time.monotonic() < deadline, f"{len(jpegs)} frames in {timeout} s"
-            chunk = s.recv(1 << 20)
+            try:
+                chunk = s.recv(1 << 20)
+            except TimeoutError:
+                continue  # the deadline above decides
             assert chunk, f"the stream ended after {len(jpegs)} frames: {buf[:300]!r}"
             buf += chunk
             if not jpegs and b"\r\n\r\n" in buf:
@@ -347,14 +357,14 @@ def read_mjpeg(r: Run, frames: int, timeout: float) -> list[bytes]:
 
 def check_mjpeg(r: Run) -> str:
     t0 = time.monotonic()
-    jpegs = read_mjpeg(r, 3, 240)
+    jpegs = read_mjpeg(r, 3, 600)  # the first viewer makes the app import cv2: minutes under TCG
     sizes = ", ".join(str(len(j)) for j in jpegs)
     return f"{len(jpegs)} JPEG frames from vivid ({sizes} bytes) in {time.monotonic() - t0:.1f} s"
 
 
 def check_restart(r: Run) -> str:
     old = int(r.agent.run("cat", "/run/kvm/kvm-app.pid").strip())
-    r.agent.run("kill", "-9", str(old))
+    r.agent.run("busybox", "kill", "-9", str(old))  # the image's kill (no procps in it)
     t0 = time.monotonic()
     deadline = time.monotonic() + 300
     while True:
@@ -373,6 +383,7 @@ def check_restart(r: Run) -> str:
 
 
 CHECKS: list[tuple[str, Callable[[Run], str]]] = [
+    ("the app's gadget on the USB host side", check_gadget),
     ("first HTTP 200", check_first_200),
     ("login (default password changed)", check_login),
     ("keystroke via /api/ws -> evdev", check_keystroke),
@@ -394,6 +405,19 @@ def prepare_out(guest: arch_cache.Guest, artifact: pathlib.Path) -> pathlib.Path
     return out
 
 
+# A native dependency without a build for an architecture -> the module the app then cannot import.
+IMPORT_NAMES = {"granian": "granian", "msgspec": "msgspec", "pycryptodome": "Crypto"}
+
+
+def known_gap(guest: arch_cache.Guest, failure: str) -> str | None:
+    """The missing dependency when the app failed for exactly that reason (and no other), else None."""
+    for missing in guest.missing:
+        module = IMPORT_NAMES.get(missing.split("==")[0])
+        if module and "the app keeps exiting" in failure and f"No module named '{module}'" in failure:
+            return missing
+    return None
+
+
 def run_arch(guest: arch_cache.Guest, artifact: pathlib.Path) -> Run:
     out = prepare_out(guest, artifact)
     http_port, agent_port = free_port(), free_port()
@@ -413,9 +437,13 @@ def run_arch(guest: arch_cache.Guest, artifact: pathlib.Path) -> Run:
                 ok = True
             except Exception as exc:
                 detail, ok = f"{type(exc).__name__}: {exc}", False
+            gap = known_gap(guest, detail) if not ok and name == "first HTTP 200" else None
+            if gap:
+                run.expected = f"the app cannot start without {gap} (no build of it for {guest.arch.name})"
+                detail, ok = f"EXPECTED: {run.expected}", True
             run.results.append((name, ok, detail))
             print(f"  {'PASS' if ok else 'FAIL'} {name} ({time.monotonic() - t1:.1f} s): {detail}", flush=True)
-            if not ok and name == "first HTTP 200":
+            if name == "first HTTP 200" and (not ok or gap):
                 break  # nothing else can pass
         with contextlib.suppress(OSError, AssertionError, ValueError):
             run.agent.call({"op": "poweroff"}, timeout=10)
@@ -482,7 +510,9 @@ def main(argv: list[str]) -> int:
     failed = 0
     for r in runs:
         bad = [name for name, ok, _ in r.results if not ok]
-        missing = len(CHECKS) - len(r.results)
+        missing = 0 if r.expected else len(CHECKS) - len(r.results)
+        if r.expected:
+            print(f"\n{BANNER}\n{r.guest.arch.name}: {r.expected}; the checks after it did not run\n{BANNER}")
         if bad or missing:
             failed += 1
             print(

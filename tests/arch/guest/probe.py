@@ -6,6 +6,7 @@
     probe.py block LABEL TIMEOUT     the host-side block device of the gadget's LUN whose medium is
                                      labelled LABEL, as JSON
     probe.py rss PIDFILE             VmRSS (kB) of the process in PIDFILE
+    probe.py gadget TIMEOUT          the NanoKVM device (3346:1009) as the USB host side enumerated it
 
 The USB host side is dummy_hcd's: the same kernel enumerates the app's gadget. The event-device
 helpers are the kernel tier's (tests/kernel/guest/kt_usb.py).
@@ -89,6 +90,19 @@ def rss(pidfile: str) -> None:
     sys.exit(1)
 
 
+def gadget(timeout: float) -> None:
+    def configured() -> pathlib.Path | None:
+        for dev in kt_usb.UsbHost.usb_devices():
+            ids = (kt_usb.read_attr(dev / "idVendor"), kt_usb.read_attr(dev / "idProduct"))
+            if ids == ("3346", "1009") and kt_usb.read_attr(dev / "bConfigurationValue"):
+                return dev
+        return None
+
+    dev = kt_usb.wait_for("the NanoKVM gadget configured on the USB host side", configured, timeout)
+    classes = [kt_usb.read_attr(intf / "bInterfaceClass") for intf in sorted(dev.glob(f"{dev.name}:*"))]
+    print(json.dumps({"device": dev.name, "product": kt_usb.read_attr(dev / "product"), "classes": classes}))
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "make-iso":
@@ -97,6 +111,8 @@ if __name__ == "__main__":
         keys(float(args[0]), args[1])
     elif cmd == "block":
         block(args[0], float(args[1]))
+    elif cmd == "gadget":
+        gadget(float(args[0]))
     elif cmd == "rss":
         rss(args[0])
     else:
