@@ -34,13 +34,13 @@ mount -t devpts -o gid=5,mode=620 devpts /dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 hostname "arch-$(uname -m)"
-modprobe configfs 2>/dev/null
-mount -t configfs configfs /sys/kernel/config || fail "cannot mount configfs"
-mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000,cache=loose src /src || fail "cannot mount /src"
 # The booted kernel's modules (the rootfs's own, or for amd64 the kernel tier's, with gpio-sim).
 mkdir -p "/lib/modules/$(uname -r)"
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000,cache=loose modules "/lib/modules/$(uname -r)" \
 	|| fail "cannot mount the modules"
+modprobe configfs 2>/dev/null
+mount -t configfs configfs /sys/kernel/config || fail "cannot mount configfs"
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000,cache=loose src /src || fail "cannot mount /src"
 
 # Network: QEMU's user networking (10.0.2.2 is the host; the host reaches us by port forwards).
 modprobe virtio_net
