@@ -260,6 +260,10 @@ def app_gives_up(r: Run) -> Callable[[], bool]:
         if time.monotonic() - last[0] < 20:
             return True
         last[0] = time.monotonic()
+        status = r.agent.call({"op": "run", "argv": ["sh", "/etc/init.d/S95nanokvm", "status"]})
+        if status["rc"] != 0:
+            boot = tail(r.out / "guest.log", 8)
+            raise AssertionError(f"S95nanokvm status: {status['out'].strip()} (exit {status['rc']}); boot:\n{boot}")
         log = r.agent.call({"op": "run", "argv": ["cat", "/var/log/kvm.log"]}).get("out", "")
         if log.count("the app exited") >= 3:
             raise AssertionError(f"the app keeps exiting; /var/log/kvm.log ends:\n{log[-1500:]}")
