@@ -19,6 +19,7 @@ from litestar.routes import ASGIRoute, WebSocketRoute
 
 from app import __version__
 from app.api.access import COOKIE
+from app.api.openapi_errors import document_error_answers
 from app.api.openapi_sockets import OPERATIONS, SECURITY_SCHEMES
 from app.services.auth.accounts import Role
 
@@ -75,6 +76,7 @@ class _DocumentedJson(JsonRenderPlugin):
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
         if not self._patched:
             _annotate(request.app, openapi_schema)
+            document_error_answers(openapi_schema)
             self._patched = True
         return super().render(request, openapi_schema)
 

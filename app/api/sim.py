@@ -47,7 +47,11 @@ class SimController(Controller):
     @post("/host/clock", role=Role.ADMIN, body=ClockRequest)
     async def clock(self, request: Req) -> Envelope[None]:
         """The console's clock and frame counter on or off (off: the screen changes only when typed on)."""
-        _sim(request).host.clock = (await read_body(request, ClockRequest)).enabled
+        try:
+            enabled = (await read_body(request, ClockRequest)).enabled
+        except InvalidInput:  # no body or no boolean: the envelope's error, not a 500 (found by Schemathesis)
+            raise ApiError(-1, "invalid arguments") from None
+        _sim(request).host.clock = enabled
         return ok()
 
     @post("/host/layout", role=Role.ADMIN, body=LayoutRequest)
