@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import httpx
@@ -44,6 +45,8 @@ def login(url: str, password: str) -> str:
 
 
 def schemathesis(url: str, token: str, checks: str, *selection: str) -> subprocess.CompletedProcess[str]:
+    """One ``st run``, in a fresh directory: Schemathesis keeps a cache of past failures (replayed first)
+    in its working directory, and a run must neither leave one in the checkout nor depend on one."""
     command = [
         str(ST),
         "run",
@@ -64,7 +67,9 @@ def schemathesis(url: str, token: str, checks: str, *selection: str) -> subproce
         "coverage,fuzzing",
         *selection,
     ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=600, env={**os.environ, "NO_COLOR": "1"})
+    with tempfile.TemporaryDirectory(prefix="schemathesis-") as workdir:
+        env = {**os.environ, "NO_COLOR": "1"}
+        return subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=workdir)
 
 
 def test_schemathesis_finds_no_5xx_and_documented_shapes(tmp_path: Path) -> None:
