@@ -6,7 +6,8 @@ YAML: ``video:``, ``authentication:``...), starts the app from the checkout and 
 answers HTTP. ``app.request()`` / ``app.ok()`` / ``app.call()`` talk JSON to it over loopback,
 ``app.login()`` logs in as admin (changing the default admin/admin first, as the server demands) and
 keeps the session cookie for every later call,
-``app.stop()`` (or leaving ``with app:``) terminates it and prints its log.
+``app.kvmd()`` talks to PiKVM's API (kvmd's ``X-KVMD-User``/``X-KVMD-Passwd`` with the tier's admin
+password once ``login()`` set it), ``app.stop()`` (or leaving ``with app:``) terminates it and prints its log.
 
 Standard library only (Python runs ~20x slower under TCG; the login sends a fixed wire password
 instead of importing pycryptodome).
@@ -24,7 +25,9 @@ import time
 from typing import Any
 
 SRC = pathlib.Path(os.environ.get("KT_SRC", str(pathlib.Path.cwd())))
-STARTUP_TIMEOUT = 180.0  # importing litestar/granian under TCG: 10-35 s, ~20x slower than natively
+# importing litestar/granian under TCG: 10-35 s, ~20x slower than natively; several minutes on a host
+# loaded by other work (seen: over 180 s at load average 18 on 2 cores)
+STARTUP_TIMEOUT = 360.0
 COOKIE = "nano-kvm-token"
 
 # "admin" as the web client sends it (app.services.auth.transport.encrypt with salt b"kt-tier!"):
@@ -32,6 +35,7 @@ COOKIE = "nano-kvm-token"
 ADMIN_WIRE_PASSWORD = "U2FsdGVkX19rdC10aWVyITE3SczOdTTsZ9P9Q4e6Osg%3D"
 # "kernel-tier-42", encrypted the same way: the password the tier gives a device still on admin/admin
 # (the server allows nothing but the change until then).
+KT_PASSWORD = "kernel-tier-42"
 KT_WIRE_PASSWORD = "U2FsdGVkX19rdC10aWVyIfcMoh%2BQjax7eAvh%2B54JqQE%3D"
 
 CONFIG = """\
@@ -152,6 +156,27 @@ class App:
         doc = self.request(method, path, body, timeout)
         assert doc["code"] == 0, f"{method} {path}: {doc!r}"
         return doc["data"]
+
+    def kvmd(self, method: str, path: str, body: bytes | None = None, timeout: float = 60) -> tuple[int, Any]:
+        """PiKVM's API: (HTTP status, the ``{ok, result}`` answer), with kvmd's credential headers and
+        ``body`` sent raw (``/api/msd/write``); without ``login()`` first, as no one (auth disabled)."""
+        headers = {"X-KVMD-User": "admin", "X-KVMD-Passwd": KT_PASSWORD} if self.cookie else {}
+        if body is not None:
+            headers["Content-Type"] = "application/octet-stream"
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            resp = conn.getresponse()
+            status, payload = resp.status, resp.read()
+        finally:
+            conn.close()
+        return status, (json.loads(payload) if payload else None)
+
+    def kvmd_ok(self, method: str, path: str, body: bytes | None = None, timeout: float = 60) -> Any:
+        """``result`` of a 200 ``{ok: true}`` kvmd answer (anything else fails the test)."""
+        status, doc = self.kvmd(method, path, body, timeout)
+        assert status == 200 and doc is not None and doc["ok"] is True, f"{method} {path}: HTTP {status} {doc!r}"
+        return doc["result"]
 
     def login(self) -> str:
         """Log in as admin: later calls send the session cookie; returns the token. A device still on

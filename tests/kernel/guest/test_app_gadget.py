@@ -645,3 +645,43 @@ def test_caps_lock_led_after_gadget_rebuild(rig: Rig) -> None:
     except AssertionError as err:
         raise AssertionError(f"{err}; the app's hidg descriptors: {fds}") from None
     print(f"Caps Lock in /api/hid/leds after {took:.2f} s")
+
+
+def test_kvmd_msd_upload_and_connect(rig: Rig) -> None:
+    """PiKVM's API on the same gadget: ``/api/msd/write`` streams an image into the library,
+    ``set_params`` + ``set_connected`` put it on the LUN (the host reads its bytes as a CD-ROM, then
+    as a read-only flash drive), disconnecting gives the host the data partition again."""
+    api, files = rig.api, rig.files
+    name, content = "kt-kvmd.iso", image_bytes("KVMD-ISO")
+    t0 = time.monotonic()
+    written = api.kvmd_ok("POST", f"/api/msd/write?image={name}", content)
+    print(f"kvmd write {len(content)} bytes: {time.monotonic() - t0:.1f} s")
+    assert written["image"] == {"name": name, "size": len(content), "written": len(content)}
+    assert pathlib.Path(DATA, name).read_bytes() == content
+    msd = api.kvmd_ok("GET", "/api/msd")
+    assert msd["storage"]["images"][name]["size"] == len(content)
+    assert msd["drive"]["connected"] is False
+
+    # A CD-ROM, then a flash drive left at kvmd's rw=0: read-only for the host too (a writable one is
+    # NanoKVM's own mount, test_image_mount_swap_unmount).
+    for cdrom, rw, model in ((1, 0, MODEL_CDROM), (0, 0, MODEL_DISK)):
+        assert api.kvmd_ok("POST", f"/api/msd/set_params?image={name}&cdrom={cdrom}&rw={rw}") == {}
+        t0 = time.monotonic()
+        assert api.kvmd_ok("POST", "/api/msd/set_connected?connected=1") == {}
+        took = time.monotonic() - t0
+        node, data, ro = read_medium(model, len(content))
+        print(f"kvmd connect (cdrom={cdrom}, rw={rw}): {took:.1f} s; host reads {node} {label_of(data)!r}, ro={ro}")
+        assert data == content, f"{node} does not read the uploaded image"
+        assert node.startswith("/dev/sr" if cdrom else "/dev/sd") and ro == (not rw)
+        drive = api.kvmd_ok("GET", "/api/msd")["drive"]
+        assert drive["connected"] is True and drive["image"]["name"] == name and drive["cdrom"] is bool(cdrom)
+        assert api.ok("GET", "/api/storage/image/mounted") == {"file": f"/data/{name}"}  # one LUN, both APIs
+        status, doc = api.kvmd("POST", "/api/msd/set_params?cdrom=0")
+        assert status == 400 and doc["result"]["error"] == "MsdConnectedError", doc
+
+        assert api.kvmd_ok("POST", "/api/msd/set_connected?connected=0") == {}
+        assert read_medium(MODEL_DISK, len(files.partition))[1] == files.partition
+        assert api.kvmd_ok("GET", "/api/msd")["drive"]["connected"] is False
+
+    assert api.kvmd_ok("POST", f"/api/msd/remove?image={name}") == {}
+    assert not pathlib.Path(DATA, name).exists()
