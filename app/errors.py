@@ -48,8 +48,8 @@ class Failed(DomainError):
     """The operation was tried and did not succeed (a command, a write, the network)."""
 
 
-class ApiError(DomainError):
-    """A failure with only NanoKVM's code and message (older code; new code raises a kind above)."""
-
-    def __init__(self, code: int, msg: str) -> None:
-        super().__init__(msg, code=code)
+def recoded(err: DomainError, code: int) -> DomainError:
+    """``err`` with NanoKVM's code of the step that re-raises it (a service passing on a lower
+    layer's refusal: the kind and message stay, the number is the handler's)."""
+    err.code = code
+    return err

@@ -3,7 +3,8 @@
 NanoKVM's Go server binds request bodies with gin: JSON keys match struct fields
 case-insensitively, unknown keys are ignored, a wrong JSON type is an error, and form-encoded
 bodies are accepted too. The same case-insensitive matching serves ``server.yaml`` (viper's keys
-are case-insensitive). Everything decodes into msgspec Structs, so the types are checked once here.
+are case-insensitive). Everything decodes into msgspec Structs, so the types are checked once here;
+the rules for values (names, addresses, passwords) are ``app.validators``'.
 """
 
 from __future__ import annotations
@@ -75,26 +76,3 @@ def convert(value: Any, struct: type[T], *, strict: bool = True, strict_keys: bo
         return msgspec.convert(folded, struct, strict=strict)
     except msgspec.ValidationError as err:
         raise InvalidInput(_one_line(err)) from None
-
-
-# --- accounts -----------------------------------------------------------------------------------
-
-USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
-PASSWORD_MIN_BYTES = 8
-PASSWORD_MAX_BYTES = 72  # bcrypt's own limit
-
-
-def valid_username(name: str) -> str:
-    if not USERNAME_RE.fullmatch(name):
-        raise InvalidInput("invalid username: 1-32 letters, digits, '.', '_' or '-', starting with a letter or digit")
-    return name
-
-
-def valid_new_password(password: str) -> str:
-    """Policy for new passwords (login itself does not apply it, so the default admin/admin works)."""
-    size = len(password.encode("utf-8"))
-    if not PASSWORD_MIN_BYTES <= size <= PASSWORD_MAX_BYTES:
-        raise InvalidInput(f"password must be between {PASSWORD_MIN_BYTES} and {PASSWORD_MAX_BYTES} bytes")
-    if "\x00" in password:
-        raise InvalidInput("invalid password")
-    return password

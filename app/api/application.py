@@ -16,7 +16,7 @@ from litestar import Controller
 
 from app.api.envelope import Envelope, ok, parse_body
 from app.api.routing import Req, get, post, services
-from app.errors import ApiError
+from app.errors import InvalidArgument
 from app.services.auth.accounts import Role
 from app.services.update import signing
 from app.services.update.bundle import NAME_RE, PACKED_MAX
@@ -161,11 +161,11 @@ class ApplicationController(Controller):
         updates = _updates(request)
         checksum = request.headers.get("x-sha256-checksum", "").strip().lower()
         if checksum and not re.fullmatch(r"[0-9a-f]{64}", checksum):
-            raise ApiError(-1, "invalid X-SHA256-Checksum")
+            raise InvalidArgument("invalid X-SHA256-Checksum")
         try:
             boundary = boundary_of(request.headers.get("content-type", ""))
         except MultipartError as err:
-            raise ApiError(-1, str(err)) from None
+            raise InvalidArgument(str(err)) from None
         with updates.exclusive(), updates.transfer():
             work = await asyncio.to_thread(updates.workspace)
             upload = _Upload(work)
@@ -174,13 +174,13 @@ class ApplicationController(Controller):
                     await read_multipart(request.stream(), boundary, upload.open_part, upload.flush)
                     await upload.flush(final=True)
                 except MultipartError as err:
-                    raise ApiError(-1, str(err)) from None
+                    raise InvalidArgument(str(err)) from None
                 finally:
                     await upload.close()
                 if upload.path is None or upload.name is None:
-                    raise ApiError(-1, "no file uploaded")
+                    raise InvalidArgument("no file uploaded")
                 if checksum and not hmac.compare_digest(checksum, upload.sha256.hexdigest()):
-                    raise ApiError(-1, "checksum mismatch")
+                    raise InvalidArgument("checksum mismatch")
                 await asyncio.to_thread(updates.install, upload.path, upload.name, upload.signature)
             finally:
                 await asyncio.to_thread(shutil.rmtree, work, True)

@@ -11,7 +11,7 @@ from app.api.audit import audit_note
 from app.api.envelope import Envelope, ok, parse_body, read_body
 from app.api.routing import Req, delete, get, post, put, services
 from app.api.schemas import Required
-from app.errors import ApiError
+from app.errors import Conflict, InvalidArgument, NotFound, Unavailable
 from app.services.auth.accounts import Role, StoreError
 from app.validation import InvalidInput
 
@@ -101,7 +101,7 @@ class AuthController(Controller):
             body = await read_body(request, LoginRequest)
         except InvalidInput:
             await auth.pause(1.5)
-            raise ApiError(-1, "invalid parameters") from None
+            raise InvalidArgument("invalid parameters") from None
         audit_note(request, username=body.username)
         client = request.headers.get("user-agent", "")
         token, _ = await auth.login(ip, body.username, body.password, body.totp, client)
@@ -124,9 +124,9 @@ class AuthController(Controller):
         try:
             account = auth.store.get(current_session(request).username)
         except StoreError:
-            raise ApiError(-2, "failed to get password state") from None
+            raise Unavailable("failed to get password state", code=-2) from None
         if account is None:
-            raise ApiError(-1, "invalid session")
+            raise NotFound("invalid session")
         return ok(PasswordState(not account.must_change_password))
 
     @post("/password", role=Role.VIEWER, body=ChangePasswordRequest, before_password_change=True)
@@ -134,7 +134,7 @@ class AuthController(Controller):
         body = await parse_body(request, ChangePasswordRequest, message="invalid parameters", detail=False)
         auth = services(request).auth
         if not auth.enabled:
-            raise ApiError(-2, "invalid session")
+            raise Conflict("invalid session", code=-2)  # authentication is off: no password to change
         await auth.change_own_password(current_session(request), body.current_password, body.password)
         return Response(ok(), cookies=[_cookie(request, "", 0)])
 
@@ -148,7 +148,7 @@ class AuthController(Controller):
         try:
             accounts = services(request).auth.store.users()
         except StoreError:
-            raise ApiError(-1, "failed to load users") from None
+            raise Unavailable("failed to load users") from None
         return ok(UsersData([UserData(a.username, a.role, a.enabled, a.system_account) for a in accounts]))
 
     @post("/users", role=Role.ADMIN, body=CreateUserRequest)
@@ -161,13 +161,13 @@ class AuthController(Controller):
     async def update_user(self, request: Req, username: str) -> Envelope[None]:
         body = await parse_body(request, UpdateUserRequest, message="invalid parameters", detail=False)
         if body.role is None and body.enabled is None:
-            raise ApiError(-1, "invalid parameters")
-        services(request).auth.update_user(current_session(request), username, body.role, body.enabled)
+            raise InvalidArgument("invalid parameters")
+        await services(request).auth.update_user(current_session(request), username, body.role, body.enabled)
         return ok()
 
     @delete("/users/{username:str}", role=Role.ADMIN)
     async def delete_user(self, request: Req, username: str) -> Envelope[None]:
-        services(request).auth.delete_user(current_session(request), username)
+        await services(request).auth.delete_user(current_session(request), username)
         return ok()
 
     @post("/users/{username:str}/password", role=Role.ADMIN, body=SetPasswordRequest)

@@ -49,7 +49,9 @@ class DownloadController(Controller):
     async def download(self, request: Req) -> Envelope[TransferStatus]:
         body = await body_or_error(request, DownloadRequest)
         audit_note(request, url=redacted(body.file))
-        return ok(services(request).transfers.start_download(body.file, body.sha256sum))
+        # The transfer's lock file is written first: in a thread, off the event loop.
+        transfers = services(request).transfers
+        return ok(await asyncio.to_thread(transfers.start_download, body.file, body.sha256sum))
 
     @post("/image/cancel", role=Role.ADMIN)
     async def cancel(self, request: Req) -> Envelope[None]:

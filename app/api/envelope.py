@@ -22,7 +22,7 @@ from litestar.status_codes import HTTP_405_METHOD_NOT_ALLOWED
 from litestar.types import ExceptionHandlersMap
 
 from app.api.access import PasswordChangeRequired
-from app.errors import ApiError, DomainError
+from app.errors import DomainError, InvalidArgument
 from app.validation import InvalidInput, convert
 
 log = logging.getLogger(__name__)
@@ -138,4 +138,4 @@ async def parse_body(
         return await read_body(request, struct)
     except InvalidInput as err:
         shown = detail or isinstance(err, WrongBodyType)
-        raise ApiError(code, f"{message}: {err}" if shown else message) from None
+        raise InvalidArgument(f"{message}: {err}" if shown else message, code=code) from None

@@ -10,7 +10,7 @@ from litestar import Controller
 from app.api.envelope import Envelope, ok, parse_body
 from app.api.routing import Req, delete, get, post, services
 from app.board.gadget import MODE_FILE, Gadget, GadgetError, read_mode
-from app.errors import ApiError
+from app.errors import Busy, Failed, InvalidArgument
 from app.paths import atomic_write, read_text
 from app.services.auth.accounts import Role
 from app.services.hid.service import HidService, LedState
@@ -97,7 +97,7 @@ class HidController(Controller):
         """Inferred from the gadget's bcdDevice, as NanoKVM does (spec 4.3, quirk 21)."""
         bcd = read_text(services(request).root(f"{GADGET}/bcdDevice")).lower()
         if bcd not in HID_MODES:
-            raise ApiError(-1, "get HID mode failed")
+            raise Failed("get HID mode failed")
         return ok(HidMode(HID_MODES[bcd]))
 
     @post("/mode", role=Role.ADMIN, body=HidMode)
@@ -107,23 +107,23 @@ class HidController(Controller):
         NanoKVM swaps its init script and reboots; we rebuild the gadget in place, no reboot."""
         mode = (await parse_body(request, HidMode)).mode
         if mode not in HID_MODES.values():
-            raise ApiError(-1, "invalid arguments: mode must be normal or hid-only")
+            raise InvalidArgument("invalid arguments: mode must be normal or hid-only")
         svc = services(request)
         if svc.paster.busy:
-            raise ApiError(-3, "HID control is busy")
+            raise Busy("HID control is busy", code=-3)
         if read_mode(svc.root) == mode:
             return ok()
         try:
             atomic_write(svc.root(MODE_FILE), mode.encode())
             await asyncio.to_thread(_rebuild, svc.gadget, svc.hid)
         except (OSError, GadgetError) as err:
-            raise ApiError(-2, f"switch HID mode failed: {err}") from None
+            raise Failed(f"switch HID mode failed: {err}", code=-2) from None
         return ok()
 
     @post("/reset", role=Role.ADMIN)
     async def reset(self, request: Req) -> Envelope[None]:
         if services(request).paster.busy:
-            raise ApiError(-1, "HID control is busy")
+            raise Busy("HID control is busy")
         services(request).hid.reset()
         return ok()
 
@@ -140,5 +140,5 @@ class JigglerController(Controller):
     @post("/mouse-jiggler", role=Role.ADMIN, body=JigglerState)
     async def set_jiggler(self, request: Req) -> Envelope[None]:
         body = await parse_body(request, JigglerState)
-        services(request).jiggler.set(body.enabled, body.mode)
+        await asyncio.to_thread(services(request).jiggler.set, body.enabled, body.mode)  # writes a file
         return ok(None)

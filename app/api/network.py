@@ -14,7 +14,7 @@ from litestar import Controller
 
 from app.api.envelope import Envelope, ok, read_body
 from app.api.routing import Req, delete, get, post, services
-from app.errors import ApiError, DomainError
+from app.errors import DomainError, Forbidden, InvalidArgument
 from app.services.auth.accounts import Role
 from app.services.network.dns import Dns, DnsService
 from app.services.network.wifi import WifiService, valid_credentials
@@ -52,7 +52,7 @@ async def _body(request: Req, struct: type[S], code: int = -1) -> S:
     try:
         return await read_body(request, struct)
     except InvalidInput as err:
-        raise ApiError(code, f"invalid arguments: {err}") from None
+        raise InvalidArgument(f"invalid arguments: {err}", code=code) from None
 
 
 def _wol(request: Req) -> WakeOnLan:
@@ -78,7 +78,7 @@ def _check_ap_key(request: Req, wifi: WifiService) -> None:
     lockout = services(request).auth.ap_key_lockout
     ip = request.client.host if request.client else ""
     if not lockout.reserve(ip):
-        raise ApiError(-5, "locked due to too many failed attempts, please try again later")
+        raise Forbidden("locked due to too many failed attempts, please try again later", code=-5)
     wifi.check_ap_key(request.headers.get("x-ap-key"))
     lockout.success(ip)
 
@@ -87,7 +87,7 @@ def _credentials(body: WifiRequest, code: int) -> WifiRequest:
     try:
         valid_credentials(body.ssid, body.password)
     except ValueError as err:
-        raise ApiError(code, f"invalid parameters: {err}") from None
+        raise InvalidArgument(f"invalid parameters: {err}", code=code) from None
     return body
 
 
@@ -109,7 +109,7 @@ class NetworkController(Controller):
             try:
                 body = _credentials(await read_body(request, WifiRequest), -2)
             except InvalidInput:
-                raise ApiError(-2, "invalid parameters") from None
+                raise InvalidArgument("invalid parameters", code=-2) from None
         except DomainError as err:
             await _refuse_slowly(request, err)
             raise
@@ -130,7 +130,7 @@ class NetworkController(Controller):
         try:
             body = _credentials(await read_body(request, WifiRequest), -1)
         except InvalidInput:
-            raise ApiError(-1, "invalid parameters") from None
+            raise InvalidArgument("invalid parameters") from None
         await asyncio.to_thread(_wifi(request).connect, body.ssid, body.password)
         return ok()
 

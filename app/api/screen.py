@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import msgspec
 from litestar import Controller
 
 from app.api.envelope import Envelope, ok, parse_body
 from app.api.routing import Req, get, post, services
 from app.api.schemas import Required
-from app.errors import ApiError
+from app.errors import Failed
 from app.services.auth.accounts import Role
 from app.services.video.hdmi import HdmiState
 from app.services.video.screen import ScreenState
@@ -35,9 +37,9 @@ class ScreenController(Controller):
     async def screen(self, request: Req) -> Envelope[None]:
         body = await parse_body(request, ScreenRequest, detail=False)
         try:
-            services(request).screen.apply(body.type, body.value)
+            await asyncio.to_thread(services(request).screen.apply, body.type, body.value)  # writes files
         except OSError:
-            raise ApiError(-2, "update screen failed") from None
+            raise Failed("update screen failed", code=-2) from None
         return ok()
 
     @get("/hdmi", role=Role.VIEWER)
@@ -51,16 +53,16 @@ class ScreenController(Controller):
 
     @post("/hdmi/enable", role=Role.ADMIN)
     async def hdmi_enable(self, request: Req) -> Envelope[None]:
-        services(request).hdmi.enable()
+        await asyncio.to_thread(services(request).hdmi.enable)
         return ok()
 
     @post("/hdmi/disable", role=Role.ADMIN)
     async def hdmi_disable(self, request: Req) -> Envelope[None]:
-        services(request).hdmi.disable()
+        await asyncio.to_thread(services(request).hdmi.disable)  # writes the flag file
         return ok()
 
     @post("/hdmi/timeout", role=Role.ADMIN, body=TimeoutRequest)
     async def hdmi_timeout(self, request: Req) -> Envelope[None]:
         body = await parse_body(request, TimeoutRequest, detail=False)
-        services(request).hdmi.set_idle_timeout(body.minutes)
+        await asyncio.to_thread(services(request).hdmi.set_idle_timeout, body.minutes)  # writes a file
         return ok()

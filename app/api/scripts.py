@@ -18,7 +18,7 @@ from litestar.exceptions import HTTPException
 
 from app.api.envelope import Envelope, ok, read_body
 from app.api.routing import Req, delete, get, post, services
-from app.errors import ApiError
+from app.errors import InvalidArgument
 from app.services.auth.accounts import Role
 from app.services.system.scripts import Files, Scripts
 from app.validation import InvalidInput
@@ -51,7 +51,7 @@ async def _body(request: Req, struct: type[S]) -> S:
     try:
         return await read_body(request, struct)
     except InvalidInput as err:
-        raise ApiError(-1, f"invalid arguments: {err}") from None
+        raise InvalidArgument(f"invalid arguments: {err}") from None
 
 
 def _scripts(request: Req) -> Scripts:
@@ -71,10 +71,10 @@ class ScriptsController(Controller):
         try:
             form = await request.form()
         except HTTPException:
-            raise ApiError(-1, "bad request") from None
+            raise InvalidArgument("bad request") from None
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
-            raise ApiError(-1, "bad request")
+            raise InvalidArgument("bad request")
         data = await upload.read()
         name = await asyncio.to_thread(_scripts(request).upload, upload.filename or "", data)
         return ok(UploadedScript(name))

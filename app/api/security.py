@@ -18,7 +18,7 @@ from app.api.access import current_session
 from app.api.audit import audit_note
 from app.api.envelope import Envelope, ok, parse_body
 from app.api.routing import Req, delete, get, post, services
-from app.errors import ApiError
+from app.errors import Conflict, Forbidden, NotFound, Unavailable, recoded
 from app.services.audit import AuditEntry
 from app.services.auth.accounts import Role
 from app.services.auth.sessions import Session, SessionInfo
@@ -92,14 +92,14 @@ class AuditData(msgspec.Struct):
 
 def _session(request: Req) -> Session:
     if not services(request).auth.enabled:
-        raise ApiError(-5, "authentication is disabled")
+        raise Unavailable("authentication is disabled", code=-5)
     return current_session(request)
 
 
 def _login_session(request: Req) -> Session:
     session = _session(request)
     if session.kind != "session":
-        raise ApiError(-4, "an API token cannot do this: log in")
+        raise Forbidden("an API token cannot do this: log in", code=-4)
     return session
 
 
@@ -149,7 +149,7 @@ class SecurityController(Controller):
                 auth.tokens.create, session.username, body.name, body.role, body.expires_in
             )
         except TokenError as err:
-            raise ApiError(-2, str(err)) from None
+            raise recoded(err, -2) from None
         audit_note(request, token=token.id, name=token.name, role=token.role)
         return ok(CreatedToken(secret, _token_data(request, token)))
 
@@ -160,10 +160,10 @@ class SecurityController(Controller):
         auth = services(request).auth
         try:
             await asyncio.to_thread(auth.tokens.revoke, token_id, _mine(session))
-        except TokenNotFound:
-            raise ApiError(-3, "token not found") from None
+        except TokenNotFound as err:
+            raise recoded(err, -3) from None
         except TokenError as err:
-            raise ApiError(-2, str(err)) from None
+            raise recoded(err, -2) from None
         auth.sessions.ended(token_sid(token_id))
         return ok()
 
@@ -185,7 +185,7 @@ class SecurityController(Controller):
         info = sessions.get(sid)
         owner = _mine(session)
         if info is None or (owner is not None and info.username != owner):
-            raise ApiError(-3, "session not found")
+            raise NotFound("session not found", code=-3)
         sessions.end(sid)
         await asyncio.to_thread(sessions.save_ended)
         audit_note(request, user=info.username)
@@ -206,7 +206,7 @@ class SecurityController(Controller):
         try:
             enrolment = await asyncio.to_thread(services(request).auth.totp.begin, session.username)
         except TotpError as err:
-            raise ApiError(-2, str(err)) from None
+            raise recoded(err, -2) from None
         return ok(enrolment)
 
     @post("/totp/confirm", role=Role.VIEWER, body=CodeRequest)
@@ -217,7 +217,7 @@ class SecurityController(Controller):
         try:
             codes = await asyncio.to_thread(services(request).auth.totp.confirm, session.username, body.code)
         except TotpError as err:
-            raise ApiError(-2, str(err)) from None
+            raise recoded(err, -2) from None
         return ok(RecoveryCodes(codes))
 
     @post("/totp/disable", role=Role.VIEWER, body=CodeRequest)
@@ -228,7 +228,7 @@ class SecurityController(Controller):
         try:
             await asyncio.to_thread(services(request).auth.totp.disable, session.username, body.code)
         except TotpError as err:
-            raise ApiError(-2, str(err)) from None
+            raise recoded(err, -2) from None
         return ok()
 
     @delete("/users/{username:str}/totp", role=Role.ADMIN)
@@ -236,13 +236,13 @@ class SecurityController(Controller):
         """An admin turns off another account's two-factor login (a lost phone)."""
         session = _login_session(request)
         if username == session.username:
-            raise ApiError(-2, "turn your own two-factor login off with a code")
+            raise Conflict("turn your own two-factor login off with a code", code=-2)
         try:
             removed = await asyncio.to_thread(services(request).auth.totp.remove, username)
         except TotpError as err:
-            raise ApiError(-2, str(err)) from None
+            raise recoded(err, -2) from None
         if not removed:
-            raise ApiError(-3, "two-factor login is not on for this user")
+            raise Conflict("two-factor login is not on for this user", code=-3)
         return ok()
 
     # --- audit log ------------------------------------------------------------------------

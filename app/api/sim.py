@@ -9,7 +9,7 @@ from litestar import Controller
 
 from app.api.envelope import Envelope, ok, read_body
 from app.api.routing import Req, get, post, services
-from app.errors import ApiError
+from app.errors import InvalidArgument, Unavailable
 from app.services.auth.accounts import Role
 from app.sim.input import SimInput
 from app.validation import InvalidInput
@@ -27,7 +27,7 @@ def _sim(request: Req) -> SimInput:
     """The sim PC (these routes are registered only on the sim board)."""
     sim_input = services(request).sim_input
     if sim_input is None:
-        raise ApiError(-1, "not the sim board")
+        raise Unavailable("not the sim board")
     return sim_input
 
 
@@ -61,5 +61,5 @@ class SimController(Controller):
             body = await read_body(request, LayoutRequest)
             _sim(request).set_layout(body.layout)
         except (InvalidInput, KeyError):
-            raise ApiError(-1, "invalid arguments: unknown layout") from None
+            raise InvalidArgument("invalid arguments: unknown layout") from None
         return ok()

@@ -11,7 +11,7 @@ from litestar import Controller
 from app.api.audit import audit_note
 from app.api.envelope import Envelope, ok, read_body
 from app.api.routing import Req, get, post, services
-from app.errors import ApiError
+from app.errors import InvalidArgument
 from app.services.auth.accounts import Role
 from app.validation import InvalidInput
 
@@ -23,7 +23,7 @@ async def body_or_error(request: Req, struct: type[S], code: int = -1, message: 
     try:
         return await read_body(request, struct)
     except InvalidInput:
-        raise ApiError(code, message) from None
+        raise InvalidArgument(message, code=code) from None
 
 
 class Images(msgspec.Struct):

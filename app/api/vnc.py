@@ -19,7 +19,7 @@ from app.api.access import current_session
 from app.api.envelope import Envelope, ok, parse_body
 from app.api.routing import Req, get, post, services
 from app.api.ws import origin_allowed, run_session
-from app.errors import ApiError
+from app.errors import InvalidArgument
 from app.services.auth import transport
 from app.services.auth.accounts import Role
 from app.services.video.pacing import TcpPacer
@@ -60,7 +60,7 @@ class VncController(Controller):
             try:
                 password = transport.decrypt(body.password) if body.password else ""
             except transport.TransportError:
-                raise ApiError(-2, "invalid password") from None
+                raise InvalidArgument("invalid password", code=-2) from None
             vnc.set_password(password)
         return ok(vnc.status())
 

@@ -8,6 +8,7 @@ handler refuses bad input with another code than -1 (see ``app.errors``). The ta
 
 from __future__ import annotations
 
+from app.validators.account import new_password, role_name, username
 from app.validators.net import dns_server, hostname, http_url, mac, update_server_url, wol_address
 from app.validators.text import one_line_name, web_title
 from app.validators.wifi import wifi_credentials, wifi_password, wifi_ssid
@@ -17,8 +18,11 @@ __all__ = [
     "hostname",
     "http_url",
     "mac",
+    "new_password",
     "one_line_name",
+    "role_name",
     "update_server_url",
+    "username",
     "web_title",
     "wifi_credentials",
     "wifi_password",

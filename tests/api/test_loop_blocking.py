@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from app.loopguard import MARK, LoopGuard
+from app.services.auth.transport import encrypt
 from tests.conftest import RunningApp
 
 # (method, path, JSON body): every route that writes a file, fsyncs or runs a command on the sim board.
@@ -29,6 +31,18 @@ WRITES: list[tuple[str, str, object]] = [
     ("POST", "/api/network/wol/mac/name", {"mac": "aa:bb:cc:dd:ee:ff", "name": "NAS"}),
     ("POST", "/api/vm/swap", {"size": 64}),
     ("POST", "/api/vm/memory/limit", {"enabled": True, "limit": 100}),
+    ("POST", "/api/vm/mouse-jiggler/", {"enabled": True, "mode": "relative"}),
+    ("POST", "/api/vm/mouse-jiggler/", {"enabled": False, "mode": "relative"}),
+    ("POST", "/api/vm/screen", {"type": "fps", "value": 24}),
+    ("POST", "/api/vm/screen", {"type": "resolution", "value": 720}),
+    ("POST", "/api/vm/hdmi/disable", None),
+    ("POST", "/api/vm/hdmi/enable", None),
+    ("POST", "/api/vm/hdmi/timeout", {"minutes": 5}),
+    ("POST", "/api/vm/hdmi/reset", None),
+    ("POST", "/api/auth/users", {"username": "ops", "password": encrypt("ops-password"), "role": "user"}),
+    ("PUT", "/api/auth/users/ops", {"role": "viewer"}),
+    ("POST", "/api/auth/users/ops/password", {"password": encrypt("new-ops-password")}),
+    ("DELETE", "/api/auth/users/ops", None),
 ]
 
 
@@ -52,6 +66,17 @@ def test_write_routes_do_not_block_the_loop(
     files = {"file": ("nanokvm_9.9.9.tar.gz", bundle), "signature": ("nanokvm_9.9.9.tar.gz.sig", b"x" * 64)}
     answer = admin.post("/api/application/update/offline", files=files).json()
     assert answer["code"] == -1 and answer["msg"].startswith("update failed"), answer
+    # An image upload refused after it was written (not an ISO), then a download that cannot connect:
+    # each takes the transfer's lock file first.
+    files = {"file": ("notes.iso", b"not an image" * 1000)}
+    answer = admin.post("/api/download/file", files=files).json()
+    assert answer["msg"] == "file is not a valid ISO image", answer
+    answer = admin.post("/api/download/image", json={"file": "http://127.0.0.1:9/x.iso"}).json()
+    assert answer["code"] == 0, answer
+    deadline = time.monotonic() + 30
+    while admin.get("/api/download/image/status").json()["data"]["status"] == "in_progress":
+        assert time.monotonic() < deadline, "the download to a closed port did not end"
+        time.sleep(0.1)
     assert _blocking_calls(kvm.log) == []
     kvm.stop()
     assert _blocking_calls(kvm.log) == []

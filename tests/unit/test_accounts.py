@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from app.services.auth.accounts import AccountError, AccountStore, StoreError
+from app.errors import Conflict, InvalidArgument, NotFound
+from app.services.auth.accounts import AccountStore, StoreError
 from app.services.auth.transport import encrypt
 from tests.conftest import REPO
 
@@ -40,20 +41,22 @@ def test_first_start_writes_admin_admin_owner(store: AccountStore) -> None:
 def test_invariants(store: AccountStore) -> None:
     store.create("ops", "ops-password", "admin")
     store.create("bob", "bob-password", "viewer")
-    with pytest.raises(AccountError, match="already exists"):
+    with pytest.raises(Conflict, match="already exists"):
         store.create("bob", "another-password", "user")
-    with pytest.raises(AccountError, match="between 8 and 72"):
+    with pytest.raises(InvalidArgument, match="between 8 and 72"):
         store.create("eve", "short", "user")
-    with pytest.raises(AccountError, match="invalid username"):
+    with pytest.raises(InvalidArgument, match="invalid username"):
         store.create("../etc", "long-enough", "user")
-    with pytest.raises(AccountError, match="invalid role"):
+    with pytest.raises(InvalidArgument, match="invalid role"):
         store.create("eve", "long-enough", "root")
-    with pytest.raises(AccountError, match="cannot disable or demote themselves"):
+    with pytest.raises(Conflict, match="cannot disable or demote themselves"):
         store.update("ops", "ops", "user", None)
-    with pytest.raises(AccountError, match="device owner"):
+    with pytest.raises(Conflict, match="device owner"):
         store.update("ops", "admin", None, False)
-    with pytest.raises(AccountError, match="cannot be deleted"):
+    with pytest.raises(Conflict, match="cannot be deleted"):
         store.delete("ops", "admin")
+    with pytest.raises(NotFound, match="user not found"):
+        store.update("admin", "nobody", "user", None)
     assert store.update("admin", "ops", "user", None) is True
     assert store.update("admin", "ops", "user", None) is False  # no change, no revocation
     store.delete("admin", "bob")

@@ -37,6 +37,15 @@ ACCEPTED: list[tuple[Callable[..., Any], str, Any]] = [
     (validators.one_line_name, "n" * 32, "n" * 32),
     (validators.update_server_url, "https://updates.example.com/kvm/", "https://updates.example.com/kvm"),
     (validators.update_server_url, " http://10.0.0.2:8080 ", "http://10.0.0.2:8080"),
+    (validators.username, "ops", "ops"),
+    (validators.username, "a", "a"),
+    (validators.username, "Ops.team_2-b", "Ops.team_2-b"),
+    (validators.username, "u" * 32, "u" * 32),
+    (validators.new_password, "eight ch", "eight ch"),
+    (validators.new_password, "p" * 72, "p" * 72),
+    (validators.new_password, "\u00e9" * 36, "\u00e9" * 36),  # 72 bytes of UTF-8
+    (validators.role_name, "viewer", "viewer"),
+    (validators.role_name, "admin", "admin"),
 ]
 
 REFUSED: list[tuple[Callable[..., Any], str, str]] = [
@@ -84,6 +93,20 @@ REFUSED: list[tuple[Callable[..., Any], str, str]] = [
     (validators.update_server_url, "https://example.com/latest.json", "without /latest.json"),
     (validators.update_server_url, "https://exa mple.com", "spaces or control characters"),
     (validators.update_server_url, "https://example.com/" + "a" * 2048, "longer than 2048 characters"),
+    (validators.username, "", "invalid username"),
+    (validators.username, "../etc", "invalid username"),
+    (validators.username, ".hidden", "invalid username"),
+    (validators.username, "u" * 33, "invalid username"),
+    (validators.username, "bob smith", "invalid username"),
+    (validators.username, "bob\n", "invalid username"),
+    (validators.username, "j\u00f6rg", "invalid username"),
+    (validators.new_password, "seven c", "between 8 and 72 bytes"),
+    (validators.new_password, "p" * 73, "between 8 and 72 bytes"),
+    (validators.new_password, "\u00e9" * 37, "between 8 and 72 bytes"),  # 37 characters, 74 bytes
+    (validators.new_password, "pass\x00word", "invalid password"),
+    (validators.role_name, "root", "invalid role"),
+    (validators.role_name, "Admin", "invalid role"),
+    (validators.role_name, "", "invalid role"),
 ]
 
 

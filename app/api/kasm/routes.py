@@ -137,7 +137,7 @@ async def _each(request: Req, action: str) -> Response[bytes]:
             elif action == "update":
                 result = await users.update(actor, entry)
             else:
-                users.remove(actor, entry.username)
+                await users.remove(actor, entry.username)
                 result = None
         except DomainError as err:
             done.append({"user": entry.username, "error": err.msg})

@@ -64,7 +64,7 @@ KINDS: dict[type[DomainError], tuple[int, str]] = {
 
 
 def from_api_error(exc: DomainError) -> KvmdError:
-    """By the error's kind; a plain ``Failed`` (or a code-only ``ApiError``) by its message, which says
+    """By the error's kind; a plain ``Failed`` (or a bare ``DomainError``) by its message, which says
     whether the hardware could not be read (503) or the operation was refused (400)."""
     for kind, (status, name) in KINDS.items():
         if isinstance(exc, kind):

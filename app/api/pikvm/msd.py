@@ -106,7 +106,7 @@ class KvmdMsdController(Controller):
         timeout = number(request, "timeout", 10, 1, 3600)
         del timeout  # the transfer service's own network timeouts apply
         transfers = services(request).transfers
-        transfers.start_download(url, "", name)
+        await asyncio.to_thread(transfers.start_download, url, "", name)  # writes the lock file
         while transfers.kind == "download":  # noqa: ASYNC110 (the download runs in a thread)
             await asyncio.sleep(POLL_SECONDS)
         final = transfers.status().status

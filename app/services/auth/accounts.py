@@ -15,9 +15,10 @@ from pathlib import Path
 import msgspec
 from Crypto.Protocol.KDF import bcrypt, bcrypt_check
 
+from app import validators
+from app.errors import Conflict, NotFound
 from app.paths import atomic_write
 from app.services.auth import transport
-from app.validation import InvalidInput, valid_new_password, valid_username
 
 BCRYPT_COST = 10  # as NanoKVM
 
@@ -36,10 +37,7 @@ class Role(enum.IntEnum):
 
     @classmethod
     def from_wire(cls, name: str) -> Role:
-        role = {"viewer": cls.VIEWER, "user": cls.USER, "admin": cls.ADMIN}.get(name)
-        if role is None:
-            raise InvalidInput("invalid role")
-        return role
+        return {"viewer": cls.VIEWER, "user": cls.USER, "admin": cls.ADMIN}[validators.role_name(name)]
 
 
 class Account(msgspec.Struct, rename="camel", omit_defaults=True):
@@ -64,8 +62,9 @@ class StoreError(Exception):
     """The account file cannot be read or is invalid: authentication is unavailable."""
 
 
-class AccountError(ValueError):
-    """A refused change to the accounts; the message is shown to the client."""
+# A refused change to the accounts raises a domain error (app.errors), its message shown to the client:
+# InvalidArgument (a name, password or role breaks its rule), NotFound (no such user), Conflict (the
+# change would leave no enabled admin, or touch the actor itself or the device owner).
 
 
 def _hash(password: str) -> str:
@@ -211,18 +210,15 @@ class AccountStore:
     def _require(self, username: str) -> Account:
         account = self.get(username)
         if account is None:
-            raise AccountError("user not found")
+            raise NotFound("user not found")
         return account
 
     def _check_invariants(self, users: list[Account]) -> None:
         if not any(u.role == "admin" and u.enabled for u in users):
-            raise AccountError("at least one enabled admin is required")
+            raise Conflict("at least one enabled admin is required")
 
     def set_password(self, username: str, password: str) -> None:
-        try:
-            valid_new_password(password)
-        except InvalidInput as err:
-            raise AccountError(str(err)) from None
+        validators.new_password(password)
         new_hash = _hash(password)
         with self._lock:
             account = self._require(username)
@@ -232,26 +228,20 @@ class AccountStore:
             self._save()
 
     def create(self, username: str, password: str, role: str) -> None:
-        try:
-            valid_username(username)
-            Role.from_wire(role)
-            valid_new_password(password)
-        except InvalidInput as err:
-            raise AccountError(str(err)) from None
+        validators.username(username)
+        validators.role_name(role)
+        validators.new_password(password)
         new_hash = _hash(password)
         with self._lock:
             if self.get(username) is not None:
-                raise AccountError("username already exists")
+                raise Conflict("username already exists")
             self._users.append(Account(username, new_hash, role, True, _new_token_version()))
             self._save()
 
     def update(self, actor: str, username: str, role: str | None, enabled: bool | None) -> bool:
         """Change role and/or enabled; True if something changed (the user's sessions then end)."""
         if role is not None:
-            try:
-                Role.from_wire(role)
-            except InvalidInput as err:
-                raise AccountError(str(err)) from None
+            validators.role_name(role)
         with self._lock:
             account = self._require(username)
             new_role = role if role is not None else account.role
@@ -259,9 +249,9 @@ class AccountStore:
             if (new_role, new_enabled) == (account.role, account.enabled):
                 return False
             if username == actor:
-                raise AccountError("administrators cannot disable or demote themselves")
+                raise Conflict("administrators cannot disable or demote themselves")
             if account.system_account:
-                raise AccountError("the device owner account must remain an enabled administrator")
+                raise Conflict("the device owner account must remain an enabled administrator")
             trial = [
                 msgspec.structs.replace(u, role=new_role, enabled=new_enabled) if u is account else u
                 for u in self._users
@@ -276,9 +266,9 @@ class AccountStore:
         with self._lock:
             account = self._require(username)
             if username == actor:
-                raise AccountError("administrators cannot delete themselves")
+                raise Conflict("administrators cannot delete themselves")
             if account.system_account:
-                raise AccountError("the device owner account cannot be deleted")
+                raise Conflict("the device owner account cannot be deleted")
             trial = [u for u in self._users if u is not account]
             self._check_invariants(trial)
             self._users = trial

@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 
 from app.config import Config
-from app.errors import ApiError
+from app.errors import DomainError, Failed, Forbidden, InvalidArgument, NotFound, Unavailable, recoded
 from app.services.auth import transport
-from app.services.auth.accounts import Account, AccountError, AccountStore, Role, StoreError
+from app.services.auth.accounts import Account, AccountStore, Role, StoreError
 from app.services.auth.lockout import Lockout
 from app.services.auth.sessions import Session, SessionManager
 from app.services.auth.tokens import TokenService
@@ -17,16 +17,16 @@ from app.services.auth.totp import DIGITS, TotpError, TotpService
 # Login answers of ours (NanoKVM's clients treat any non-zero code as a failed login).
 
 
-class CodeRequired(ApiError):
+class CodeRequired(Forbidden):
     """The password was right; the account has TOTP and no code came (not a failed attempt)."""
 
     def __init__(self) -> None:
-        super().__init__(-6, "two-factor code required")
+        super().__init__("two-factor code required", code=-6)
 
 
-class CodeInvalid(ApiError):
+class CodeInvalid(Forbidden):
     def __init__(self) -> None:
-        super().__init__(-7, "invalid two-factor code")
+        super().__init__("invalid two-factor code", code=-7)
 
 
 class AuthService:
@@ -52,12 +52,12 @@ class AuthService:
 
     async def _refuse_locked(self) -> None:
         await self.pause(1.5)
-        raise ApiError(-5, "Account locked due to too many failed attempts, please try again later")
+        raise Forbidden("Account locked due to too many failed attempts, please try again later", code=-5)
 
     async def login(
         self, ip: str, username: str, wire_password: str, code: str | None = None, client: str = ""
     ) -> tuple[str, Account]:
-        """A token for the account, or ApiError with NanoKVM's code (ours, -6/-7, for the second factor).
+        """A token for the account, or a DomainError with NanoKVM's code (ours, -6/-7, for the second factor).
 
         The attempt is counted before the password is checked, so concurrent guesses cannot outrun
         the lock-out (see ``Lockout``); a right password (with its code, when the account has
@@ -75,13 +75,13 @@ class AuthService:
                 account = await self._second_factor(username, password, account, code)
         except (StoreError, TotpError):
             await self.pause()
-            raise ApiError(-3, "authentication unavailable") from None
+            raise Unavailable("authentication unavailable", code=-3) from None
         except CodeInvalid:
             await self.pause()
             raise
         if account is None:
             await self.pause()
-            raise ApiError(-2, "invalid username or password")
+            raise Forbidden("invalid username or password", code=-2)
         self.lockout.success(ip)
         return self.sessions.issue(account, client, ip), account
 
@@ -140,9 +140,9 @@ class AuthService:
         try:
             account = self.store.get(session.username)
         except StoreError:
-            raise ApiError(-1, "get account failed") from None
+            raise Unavailable("get account failed") from None
         if account is None:
-            raise ApiError(-1, "get account failed")
+            raise NotFound("get account failed")
         return account
 
     def revoke(self, username: str) -> None:
@@ -155,28 +155,28 @@ class AuthService:
             return
         try:
             self.revoke(session.username)
-        except (AccountError, StoreError):
-            raise ApiError(-1, "failed to revoke session") from None
+        except (DomainError, StoreError):
+            raise Failed("failed to revoke session") from None
 
     async def change_own_password(self, session: Session, current_wire: str, new_wire: str) -> None:
         if not current_wire:
-            raise ApiError(-3, "current password is required")
+            raise InvalidArgument("current password is required", code=-3)
         try:
             current = transport.decrypt(current_wire)
             new = transport.decrypt(new_wire)
         except transport.TransportError:
-            raise ApiError(-5, "invalid password") from None
+            raise InvalidArgument("invalid password", code=-5) from None
         try:
             account = await asyncio.to_thread(self.store.authenticate, session.username, current)
         except StoreError:
-            raise ApiError(-4, "authentication unavailable") from None
+            raise Unavailable("authentication unavailable", code=-4) from None
         if account is None:
             await self.pause()
-            raise ApiError(-3, "current password is incorrect")
+            raise Forbidden("current password is incorrect", code=-3)
         try:
             await asyncio.to_thread(self.store.set_password, session.username, new)
-        except AccountError as err:
-            raise ApiError(-5, str(err)) from None
+        except DomainError as err:
+            raise recoded(err, -5) from None
         self.sessions.revoked(session.username)
 
     async def set_user_password(self, username: str, new_wire: str) -> None:
@@ -184,47 +184,50 @@ class AuthService:
         try:
             new = transport.decrypt(new_wire)
         except transport.TransportError:
-            raise ApiError(-4, "invalid password") from None
+            raise InvalidArgument("invalid password", code=-4) from None
         target = self.store.get(username)
         if target is None:
-            raise ApiError(-2, "user not found")
+            raise NotFound("user not found", code=-2)
         if target.system_account:
-            raise ApiError(-3, "the device owner must change its own password")
+            raise Forbidden("the device owner must change its own password", code=-3)
         try:
             await asyncio.to_thread(self.store.set_password, username, new)
-        except AccountError as err:
-            raise ApiError(-4, str(err)) from None
+        except DomainError as err:
+            raise recoded(err, -4) from None
         self.sessions.revoked(username)
 
     async def create_user(self, username: str, password_wire: str, role: str) -> None:
         try:
             password = transport.decrypt(password_wire)
         except transport.TransportError:
-            raise ApiError(-2, "invalid password") from None
+            raise InvalidArgument("invalid password", code=-2) from None
         try:
             await asyncio.to_thread(self.store.create, username, password, role)
-        except AccountError as err:
-            code = -2 if "password" in str(err) else -3
-            raise ApiError(code, str(err)) from None
+        except DomainError as err:
+            raise recoded(err, -2 if "password" in err.msg else -3) from None
 
-    def update_user(self, actor: Session, username: str, role: str | None, enabled: bool | None) -> None:
-        try:
-            changed = self.store.update(actor.username, username, role, enabled)
-        except AccountError as err:
-            raise ApiError(-2, str(err)) from None
+    async def update_user(self, actor: Session, username: str, role: str | None, enabled: bool | None) -> None:
+        try:  # the account file is written and fsync'd: in a thread, off the event loop
+            changed = await asyncio.to_thread(self.store.update, actor.username, username, role, enabled)
+        except DomainError as err:
+            raise recoded(err, -2) from None
         if changed:
             self.sessions.revoked(username)
 
-    def delete_user(self, actor: Session, username: str) -> None:
+    async def delete_user(self, actor: Session, username: str) -> None:
+        await asyncio.to_thread(self._delete_user, actor, username)
+        self.sessions.revoked(username)
+
+    def _delete_user(self, actor: Session, username: str) -> None:
+        """The account, then its tokens and second factor (blocking: three files written)."""
         try:
             self.store.delete(actor.username, username)
-        except AccountError as err:
-            raise ApiError(-1, str(err)) from None
+        except DomainError as err:
+            raise recoded(err, -1) from None
         # A later account of the same name must not inherit its tokens or second factor.
         self.tokens.purge_owner(username)
         with contextlib.suppress(TotpError):  # unreadable: every login needs a code anyway
             self.totp.remove(username)
-        self.sessions.revoked(username)
 
 
 __all__ = ["AuthService", "Role"]

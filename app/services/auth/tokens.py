@@ -23,6 +23,7 @@ from pathlib import Path
 
 import msgspec
 
+from app.errors import InvalidArgument, NotFound, Unavailable
 from app.paths import atomic_write
 from app.services.auth.accounts import AccountStore, Role
 from app.services.auth.sessions import Session, SessionManager
@@ -51,12 +52,16 @@ class _TokenFile(msgspec.Struct):
     tokens: list[ApiToken] = []
 
 
-class TokenError(ValueError):
+class TokenError(InvalidArgument):
     """A refused token operation; the message is shown to the client."""
 
 
-class TokenNotFound(TokenError):
+class TokenNotFound(NotFound, TokenError):
     pass
+
+
+class TokenStoreUnavailable(Unavailable, TokenError):
+    """The token file cannot be read: nothing is changed until it can."""
 
 
 def digest(secret: str) -> str:
@@ -104,7 +109,7 @@ class TokenService:
 
     def _save(self, tokens: dict[str, ApiToken]) -> None:
         if self._error is not None:
-            raise TokenError(f"token store unreadable ({self._error})")
+            raise TokenStoreUnavailable(f"token store unreadable ({self._error})")
         doc = _TokenFile(tokens=sorted(tokens.values(), key=lambda t: t.created))
         atomic_write(self.path, msgspec.json.encode(doc), mode=0o600)
         self._by_digest = tokens

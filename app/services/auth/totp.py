@@ -27,6 +27,7 @@ import msgspec
 import pyotp
 import segno
 
+from app.errors import InvalidArgument, Unavailable
 from app.paths import atomic_write
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,12 @@ class _TotpFile(msgspec.Struct):
     users: dict[str, TotpRecord] = {}
 
 
-class TotpError(ValueError):
+class TotpError(InvalidArgument):
     """A refused TOTP operation; the message is shown to the client."""
+
+
+class TotpStoreUnavailable(Unavailable, TotpError):
+    """The two-factor file cannot be read: logins of accounts with TOTP are refused meanwhile."""
 
 
 class Enrolment(msgspec.Struct, rename="camel"):
@@ -101,7 +106,7 @@ class TotpService:
 
     def _check(self) -> None:
         if self._error is not None:
-            raise TotpError(f"two-factor store unreadable ({self._error})")
+            raise TotpStoreUnavailable(f"two-factor store unreadable ({self._error})")
 
     # --- state -------------------------------------------------------------------------------
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import msgspec
 
-from app.errors import ApiError, Conflict, InvalidArgument, NotFound
-from app.services.auth.accounts import Account, AccountError, Role
+from app.errors import InvalidArgument, NotFound
+from app.services.auth.accounts import Account, Role
 from app.services.auth.service import AuthService
 from app.services.auth.sessions import Session
 
@@ -75,15 +75,6 @@ def info(account: Account) -> UserInfo:
     return UserInfo(account.username, perms.letters, perms.read, perms.write, perms.owner, account.role)
 
 
-def _store_error(err: AccountError) -> InvalidArgument | Conflict | NotFound:
-    text = str(err)
-    if text == "user not found":
-        return NotFound(text)
-    if "exists" in text or "admin" in text or "themselves" in text or "owner" in text:
-        return Conflict(text)
-    return InvalidArgument(text)
-
-
 class KasmUsers:
     def __init__(self, auth: AuthService) -> None:
         self._auth = auth
@@ -100,12 +91,9 @@ class KasmUsers:
         if change.password is None:
             raise InvalidArgument("password is required")
         store = self._auth.store
-        try:
-            await asyncio.to_thread(store.create, change.username, change.password, (role or Role.VIEWER).wire)
-        except AccountError as err:
-            raise _store_error(err) from None
+        await asyncio.to_thread(store.create, change.username, change.password, (role or Role.VIEWER).wire)
         if role is None:
-            self._set(Session("", Role.ADMIN, 0, 0), change.username, None, False)
+            await self._set(Session("", Role.ADMIN, 0, 0), change.username, None, False)
         return self._info(change.username)
 
     async def update(self, actor: Session, change: UserChange) -> UserInfo:
@@ -118,28 +106,20 @@ class KasmUsers:
             now.owner if change.owner is None else change.owner,
         )
         if change.password is not None:
-            try:
-                await asyncio.to_thread(self._auth.store.set_password, account.username, change.password)
-            except AccountError as err:
-                raise _store_error(err) from None
+            await asyncio.to_thread(self._auth.store.set_password, account.username, change.password)
             self._auth.sessions.revoked(account.username)
         if wanted != now:
             role = wanted.role()
-            self._set(actor, account.username, role, role is not None)
+            await self._set(actor, account.username, role, role is not None)
         return self._info(account.username)
 
-    def remove(self, actor: Session, username: str) -> None:
+    async def remove(self, actor: Session, username: str) -> None:
         self._account(username)
-        try:
-            self._auth.delete_user(actor, username)
-        except ApiError as err:  # the NanoKVM-era service's error: one of our kinds here
-            raise Conflict(err.msg) from None
+        await self._auth.delete_user(actor, username)  # refusals are Conflicts (itself, the owner, the last admin)
 
-    def _set(self, actor: Session, username: str, role: Role | None, enabled: bool) -> None:
-        try:
-            changed = self._auth.store.update(actor.username, username, role.wire if role else None, enabled)
-        except AccountError as err:
-            raise _store_error(err) from None
+    async def _set(self, actor: Session, username: str, role: Role | None, enabled: bool) -> None:
+        wire = role.wire if role else None
+        changed = await asyncio.to_thread(self._auth.store.update, actor.username, username, wire, enabled)
         if changed:
             self._auth.sessions.revoked(username)
 

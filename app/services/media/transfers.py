@@ -327,7 +327,7 @@ class Transfers:
         boundary = boundary_of(content_type)
         if boundary is None:
             raise InvalidArgument("invalid multipart data")
-        self._acquire("upload")
+        await asyncio.to_thread(self._acquire, "upload")  # the lock file is written: not on the loop
         self._cancel.clear()
         upload = _Upload(sha256sum)
         try:
@@ -362,7 +362,7 @@ class Transfers:
         The same rules as the browser upload: a plain file name, never over an existing image, a temp
         file renamed only when complete (an .iso must carry the ISO 9660 magic; an .img is a raw disk)."""
         target = self._raw_target(filename)
-        self._acquire("upload")
+        await asyncio.to_thread(self._acquire, "upload")  # the lock file is written: not on the loop
         self._cancel.clear()
         writer: _BatchWriter | None = None
         try:

@@ -42,7 +42,7 @@ class Hdmi:
 
     async def reset(self) -> None:
         """Capture off, a second's pause, on again (a stuck HDMI receiver usually recovers)."""
-        self._flag.unlink(missing_ok=True)
+        await asyncio.to_thread(self._flag.unlink, missing_ok=True)
         self.capture.enabled = False
         self.capture.restart()
         await asyncio.sleep(1)
