@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 import msgspec
 import yaml
 
+from app import validators
 from app.validation import InvalidInput, convert
 
 PortNumber = Annotated[int, msgspec.Meta(ge=1, le=65535)]
@@ -200,6 +201,10 @@ def load_config(path: Path) -> Config:
     except InvalidInput as err:
         raise ConfigError(f"{path}: {err}") from None
     _check_channels(path, config.gpio.channels)
+    try:  # the pattern lets 999.1.1.1:0 through: the start must not fail later with a traceback
+        validators.wol_address(config.network.wol_address)
+    except ValueError as err:
+        raise ConfigError(f"{path}: network.wolAddress: {err}") from None
     return config
 
 

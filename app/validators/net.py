@@ -62,11 +62,13 @@ def _shown(entry: str) -> str:
 def wol_address(address: str) -> tuple[str, int]:
     """``IPv4:port`` where Wake-on-LAN packets go; ValueError (a config error, not a request's)."""
     host, _, port = address.rpartition(":")
-    socket.inet_aton(host)  # OSError if not an IPv4 address
-    number = int(port)
-    if not 1 <= number <= 65535:
-        raise ValueError(f"{address}: not a port")
-    return host, number
+    try:
+        socket.inet_aton(host)
+    except OSError:
+        raise ValueError(f"{address!r} is not an IPv4 address and port") from None
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{address!r}: the port is not 1-65535")
+    return host, int(port)
 
 
 def http_url(url: str, *, code: int = -1, message: str = "invalid url") -> urllib.parse.SplitResult:

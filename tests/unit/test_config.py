@@ -34,6 +34,8 @@ def run_app(config: Path, *extra: str) -> subprocess.CompletedProcess[str]:
         ("gpio: {maxPressMs: 1}", "gpio.maxPressMs: expected int >= 100"),
         ("security: {loginMaxFailures: 0}", "security.loginMaxFailures: expected int >= 1"),
         ("port: [", "not valid YAML"),
+        ("network: {wolAddress: '999.1.1.1:9'}", "network.wolAddress: '999.1.1.1:9' is not an IPv4 address"),
+        ("network: {wolAddress: '10.0.0.255:0'}", "network.wolAddress: '10.0.0.255:0': the port is not 1-65535"),
     ],
 )
 def test_bad_config_stops_with_one_line(tmp_path: Path, text: str, message: str) -> None:
