@@ -160,8 +160,8 @@ def build_services(config: Config, root_path: Path, config_path: Path | None = N
     paster = Paster(hid, config.hid.paste_delay_ms)
     live = LiveConnections(auth.sessions)
     power = PowerService(board.atx, config.gpio.max_press_ms)
-    # The sim board edits its device root's server.yaml, never the checkout's it was started with.
-    tls = Tls(root, None if config.board == "sim" else config_path)
+    # A sandboxed board (sim) edits its device root's server.yaml, never the checkout's it was started with.
+    tls = Tls(root, None if board.sandbox else config_path)
     h264 = _h264_pipeline(config, board, capture, screen, bus)
     vnc_port = config.vnc.port if config.vnc.enabled else None
     return Services(
