@@ -50,7 +50,7 @@ class SimController(Controller):
         try:
             enabled = (await read_body(request, ClockRequest)).enabled
         except InvalidInput:  # no body or no boolean: the envelope's error, not a 500 (found by Schemathesis)
-            raise ApiError(-1, "invalid arguments") from None
+            raise InvalidArgument("invalid arguments") from None
         _sim(request).host.clock = enabled
         return ok()
 
