@@ -472,7 +472,7 @@ def report(runs: list[Run]) -> None:
         for key, unit, scale in (
             ("start_to_200_s", "s start->200", 1.0),
             ("rss_first_200_kb", "MiB RSS at 200", 1 / 1024),
-            ("rss_end_kb", "MiB RSS after the checks", 1 / 1024),
+            ("rss_end_kb", "MiB RSS of the restarted app", 1 / 1024),
             ("wall_s", "s wall", 1.0),
         ):
             if key not in f:
