@@ -169,6 +169,7 @@ def test_delete(images: RunningApp) -> None:
 )
 def test_delete_refuses_paths_outside_data(images: RunningApp, file: str) -> None:
     admin = images.login()
+
     def listing() -> list[str]:  # the audit log records the attempt by design (in a thread: it may appear late)
         return sorted(str(p) for p in images.root.rglob("*") if not p.name.startswith("audit.jsonl"))
 
