@@ -1,6 +1,8 @@
 """Every state-changing API request goes to the audit log: who, from where, what, and the outcome.
 
-An ASGI middleware records each POST/PUT/PATCH/DELETE under ``/api/`` once its answer has started:
+An ASGI middleware records each POST/PUT/PATCH/DELETE under ``/api/`` (and kvmd's ``/redfish/``) once
+its answer has started, on the NanoKVM app and on the kvmd one (a power press is audited whichever API
+pressed it):
 the acting account (the session the access guard found), the client's IP, the route, and the
 result (NanoKVM's envelope code and message, or the HTTP status). Handlers add what the route alone
 does not say with ``audit_note`` (which button, which image, the name a login tried); bodies
@@ -19,6 +21,7 @@ from app.services.audit import AuditEntry, now
 from app.services.auth.sessions import Session
 
 _RECORDED = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_PREFIXES = ("/api/", "/redfish/")
 _SKIPPED_STATUS = frozenset({401, 404})
 _CODE = re.compile(rb'^\s*\{\s*"code"\s*:\s*(-?\d+)\s*,\s*"msg"\s*:\s*"((?:[^"\\]|\\.){0,160})"')
 _NOTE_CHARS = 200
@@ -41,7 +44,7 @@ def _result(status: int, head: bytes) -> str:
 def audit_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         fields = cast("dict[str, Any]", scope)
-        if fields["type"] != "http" or fields["method"] not in _RECORDED or not fields["path"].startswith("/api/"):
+        if fields["type"] != "http" or fields["method"] not in _RECORDED or not fields["path"].startswith(_PREFIXES):
             await app(scope, receive, send)
             return
         state: dict[str, Any] = fields.setdefault("state", {})

@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Litestar
 
 from app.api.access import check_routes
+from app.api.audit import audit_middleware
 from app.api.pikvm.atx import KvmdAtxController
 from app.api.pikvm.auth import authorize
 from app.api.pikvm.auth_routes import KvmdAuthController
@@ -43,6 +44,7 @@ def create_kvmd_app(services: Any) -> Litestar:
             streamer_snapshot,
         ],
         guards=[authorize],
+        middleware=[audit_middleware],  # the same audit log as the NanoKVM side (the guard sets the session)
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=None,
