@@ -21,7 +21,7 @@ from typing import Any
 
 import kt_usb
 import pytest
-from kt_app import App
+from kt_app import KT_PASSWORD, App
 from kt_usb import ABS_X, ABS_Y, BTN_LEFT, EV_ABS, EV_KEY, EV_REL, LED_CAPSL, REL_WHEEL, EvdevReader, UsbHost
 
 PORT = 8091
@@ -449,7 +449,8 @@ def test_vnc_keys_arrive_as_key_events(rig: Rig) -> None:
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE  # the certificate is checked by the API-level tests
     sock = context.wrap_socket(sock, server_hostname="127.0.0.1")
-    sock.sendall(struct.pack(">II", 5, 5) + b"adminadmin")
+    password = KT_PASSWORD.encode()  # the rig's login replaced admin/admin (the server demands it)
+    sock.sendall(struct.pack(">II", 5, len(password)) + b"admin" + password)
     assert recv(4) == b"\x00\x00\x00\x00", "VeNCrypt Plain login refused"
     sock.sendall(b"\x01")  # ClientInit
     recv(20)
