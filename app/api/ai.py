@@ -9,13 +9,13 @@ from __future__ import annotations
 import contextlib
 import json
 from typing import Any, cast
-from urllib.parse import urlsplit
 
 import anyio
 import msgspec
 from litestar import Controller, Response
 from litestar.types import HTTPResponseStartEvent, Receive, Scope, Send
 
+from app.api.crosssite import from_another_site
 from app.api.envelope import Envelope, ok, read_body
 from app.api.routing import Req, asgi, get, post, put, services
 from app.services.ai.control import ControlError, ControlStatus
@@ -151,19 +151,15 @@ def _held(scope: Scope, ai: AiControl, bearer: str, grant: Grant) -> contextlib.
 
 
 def _cross_origin(scope: Scope) -> str | None:
-    """Go's http.CrossOriginProtection: a state-changing browser request from another origin is refused."""
+    """Go's http.CrossOriginProtection in its own words, decided by the rule every route shares
+    (``crosssite``; the global guard leaves this path to this check for the message)."""
     if scope.get("method") in ("GET", "HEAD", "OPTIONS"):
         return None
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-    site = headers.get("sec-fetch-site")
-    if site is not None:
-        return None if site in ("same-origin", "none") else "cross-origin request detected from Sec-Fetch-Site header"
-    origin = headers.get("origin")
-    if origin is None:
-        return None  # not a browser: no Origin, no Sec-Fetch-Site
-    if urlsplit(origin).netloc.lower() == headers.get("host", "").lower():
+    if not from_another_site(headers, scope.get("scheme", "http")):
         return None
-    return "cross-origin request detected from Origin header"
+    source = "Sec-Fetch-Site" if "sec-fetch-site" in headers else "Origin"
+    return f"cross-origin request detected from {source} header"
 
 
 @asgi("/api/mcp", role=Role.PUBLIC)
