@@ -3,32 +3,16 @@ reset are on record with who and from where, readable through GET /api/security/
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 import httpx
 
+from tests.api.test_security_audit import find
 from tests.conftest import RunningApp
 from tests.pikvm.conftest import ADMIN
 
 
-def find(board: RunningApp, action: str, **match: Any) -> dict[str, Any]:
-    """The newest record of ``action`` matching ``match`` (the writer thread may lag a moment)."""
-    admin = board.login()
-    deadline = time.monotonic() + 15
-    while True:
-        answer = admin.get("/api/security/audit").json()
-        assert answer["code"] == 0, answer
-        for entry in answer["data"]["entries"]:
-            if entry["action"] == action and all(entry.get(k) == v for k, v in match.items()):
-                return entry
-        assert time.monotonic() < deadline, f"no {action} {match} in {answer['data']['entries'][:5]}"
-        time.sleep(0.2)
-
-
 def test_kvmd_power_press_is_audited(board: RunningApp, kvmd: httpx.Client) -> None:
     assert kvmd.post("/api/atx/click", params={"button": "power", "wait": 1}).json()["ok"] is True
-    entry = find(board, "POST /api/atx/click", actor="admin", result="ok")
+    entry = find(board.login(), "POST /api/atx/click", actor="admin", result="ok")
     assert entry["address"] == "127.0.0.1"
 
 
@@ -37,11 +21,11 @@ def test_kvmd_refusals_are_audited_without_flooding(board: RunningApp) -> None:
         wrong = {"X-KVMD-User": "admin", "X-KVMD-Passwd": "wrong-password"}
         assert anonymous.post("/api/atx/click", params={"button": "reset"}, headers=wrong).status_code == 403
         assert anonymous.post("/api/atx/click", params={"button": "reset"}).status_code == 401
-    find(board, "POST /api/atx/click", actor="", result="403")
+    find(board.login(), "POST /api/atx/click", actor="", result="403")
 
 
 def test_redfish_reset_is_audited(board: RunningApp) -> None:
     with httpx.Client(base_url=board.url, headers=ADMIN, timeout=30, auth=("admin", "admin")) as client:
         reset = client.post("/redfish/v1/Systems/0/Actions/ComputerSystem.Reset", json={"ResetType": "ForceRestart"})
     assert reset.status_code < 300, reset.text
-    find(board, "POST /redfish/v1/Systems/0/Actions/ComputerSystem.Reset", actor="admin")
+    find(board.login(), "POST /redfish/v1/Systems/0/Actions/ComputerSystem.Reset", actor="admin")
