@@ -18,12 +18,14 @@ import msgspec
 from litestar import WebSocket, websocket
 from litestar.exceptions import PermissionDeniedException
 
+from app.api.access import current_session
 from app.api.routing import services as app_services
 from app.api.ws import origin_allowed, run_session
 from app.services.auth.accounts import Role
 from app.services.video.direct import DirectQueue, flow_window
 from app.services.video.h264 import H264Pipeline
 from app.services.video.pacing import TcpPacer
+from app.services.video.stats import H264_ENCODER, ViewerStats, no_rtt
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +99,7 @@ async def _direct_deadline(heard: _Heard, queue: DirectQueue, pacer: TcpPacer | 
             return
 
 
-async def _direct_write(socket: Socket, queue: DirectQueue) -> None:
+async def _direct_write(socket: Socket, queue: DirectQueue, stats: ViewerStats) -> None:
     while True:
         message = queue.pop()
         if message is None:
@@ -105,7 +107,9 @@ async def _direct_write(socket: Socket, queue: DirectQueue) -> None:
             continue
         try:
             async with asyncio.timeout(WRITE_DEADLINE):
+                began = time.perf_counter()
                 await socket.send_bytes(message)
+                stats.unit_sent(len(message), time.perf_counter() - began)
         except TimeoutError:
             return
 
@@ -120,8 +124,9 @@ async def h264_direct(socket: Socket) -> None:
     if (missing := pipeline.unavailable("direct")) is not None:
         await _refuse(socket, missing)
         return
-    queue = DirectQueue(window, lambda recovery: pipeline.request_key_frame(recovery=recovery))
     pacer = TcpPacer.for_scope(socket.scope)
+    stats = _viewer_stats(socket, pipeline, pacer)
+    queue = DirectQueue(window, lambda recovery: pipeline.request_key_frame(recovery=recovery), stats)
     heard = _Heard()
     viewer = pipeline.add_viewer("direct", queue.offer, queue.can_advance)
     try:
@@ -129,14 +134,25 @@ async def h264_direct(socket: Socket) -> None:
             socket,
             lambda _: (
                 _direct_read(socket, queue, heard),
-                _direct_write(socket, queue),
+                _direct_write(socket, queue, stats),
                 _direct_deadline(heard, queue, pacer, READ_DEADLINE),
             ),
         )
     finally:
         pipeline.remove_viewer(viewer)
+        pipeline.capture.stats.remove_viewer(stats)
         if pacer is not None:
             pacer.close()
+
+
+def _viewer_stats(socket: Socket, pipeline: H264Pipeline, pacer: TcpPacer | None) -> ViewerStats:
+    """This viewer in the pipeline's statistics (KasmVNC's get_frame_stats, get_bottleneck_stats)."""
+    client = socket.scope.get("client") or ("", 0)
+    username = current_session(socket).username
+    rtt = pacer.rtt if pacer is not None else no_rtt
+    return pipeline.capture.stats.add_viewer(
+        "h264-direct", username, str(client[0]), rtt, by_seq=False, encoder=H264_ENCODER
+    )
 
 
 # --- WebRTC ------------------------------------------------------------------------------------
@@ -173,7 +189,8 @@ async def h264_webrtc(socket: Socket) -> None:
     async def send(event: str, data: str) -> None:
         await socket.send_text(msgspec.json.encode({"event": event, "data": data}).decode())
 
-    session = WebRtcSession(services.h264, servers, send)
+    client = socket.scope.get("client") or ("", 0)
+    session = WebRtcSession(services.h264, servers, send, current_session(socket).username, str(client[0]))
     try:
         await run_session(socket, lambda _: (_signal(socket, session),))
     finally:

@@ -170,12 +170,15 @@ async def get_screenshot(request: Req) -> Response[bytes]:
 async def get_frame_stats(request: Req) -> Response[bytes]:
     client = request.query_params.get("client") or "auto"
     stats = services(request).capture.stats
+    await kasm_stats.refresh(stats)
     return answer(kasm_stats.frame_stats(stats, current_session(request).username, client))
 
 
 @get("/api/get_bottleneck_stats", **ADMIN)
 async def get_bottleneck_stats(request: Req) -> Response[bytes]:
-    return answer(kasm_stats.bottleneck_stats(services(request).capture.stats))
+    stats = services(request).capture.stats
+    await kasm_stats.refresh(stats)
+    return answer(kasm_stats.bottleneck_stats(stats))
 
 
 @get("/api/get_users", **ADMIN)

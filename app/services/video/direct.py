@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable
 
 from app.board.video.h264 import AccessUnit
+from app.services.video.stats import ViewerStats
 
 ACK, RESYNC = 2, 3
 QUEUE_FRAMES = 8
@@ -49,9 +50,13 @@ def flow_window(query: str | None) -> int | None:
 
 
 class DirectQueue:
-    def __init__(self, window: int | None, request_key: Callable[[bool], None]) -> None:
+    def __init__(
+        self, window: int | None, request_key: Callable[[bool], None], stats: ViewerStats | None = None
+    ) -> None:
         self.window = window
         self._request_key = request_key
+        self._stats = stats
+        self._started = False  # units before the viewer's first key frame are not its loss
         self._frames: deque[tuple[int, bytes]] = deque()  # (timestamp, message)
         self._bytes = 0
         self._in_flight: deque[int] = deque()
@@ -71,7 +76,12 @@ class DirectQueue:
             return len(self._in_flight) < self.window
         return self._used() < self.window
 
+    def _skip(self, count: int) -> None:
+        if self._stats is not None and self._started:
+            self._stats.units_skipped(count)
+
     def _drop(self) -> None:
+        self._skip(len(self._frames))
         self.dropped += len(self._frames)
         self._frames.clear()
         self._bytes = 0
@@ -91,12 +101,16 @@ class DirectQueue:
             self._drop()
             if self.window is not None and len(self._in_flight) >= self.window:
                 self.waiting_for_key = True
+                self._skip(1)
                 return
             self.waiting_for_key = False
+            self._started = True
         elif self.waiting_for_key:
+            self._skip(1)
             return
         elif self._full(unit):
             self._overflow()
+            self._skip(1)
             return
         message = framed(unit)
         self._frames.append((unit.timestamp, message))

@@ -34,6 +34,7 @@ from app.board.video.h264 import AccessUnit, EncoderKind, EncoderSettings, H264E
 from app.services.events import EventBus
 from app.services.video.capture import Capture
 from app.services.video.screen import ScreenSettings
+from app.services.video.stats import H264_ENCODER
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +243,9 @@ class H264Pipeline:
                         encoder = self._open(settings)
                         key = True
                     self._key.clear()
+                    began = time.perf_counter()
                     units = encoder.encode(self._image(captured), self._timestamp(), key)
+                    spent = time.perf_counter() - began
                 except NoSignal as err:
                     self._report(err.code)
                     stop.wait(0.1)
@@ -257,6 +260,8 @@ class H264Pipeline:
                     continue
                 previous = captured.jpeg if captured is not None else None
                 encoded_at = time.monotonic()
+                area = captured.width * captured.height if captured is not None else settings.width * settings.height
+                self.capture.stats.stage(H264_ENCODER, spent, area)
                 self._report(result)
                 loop = self._loop
                 for unit in units:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from fractions import Fraction
@@ -26,6 +27,7 @@ import msgspec
 
 from app.board.video.h264 import AccessUnit
 from app.services.video.h264 import H264Pipeline
+from app.services.video.stats import H264_ENCODER, ViewerStats
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +134,7 @@ class PipelineTrack:
     """A MediaStreamTrack (built lazily: aiortc is imported only when WebRTC is used)."""
 
     @staticmethod
-    def create(pipeline: H264Pipeline) -> Any:
+    def create(pipeline: H264Pipeline, username: str, address: str) -> Any:
         import av
         from aiortc import MediaStreamTrack
         from aiortc.mediastreams import MediaStreamError
@@ -146,31 +148,70 @@ class PipelineTrack:
                 self._wake = asyncio.Event()
                 self._viewer: int | None = None
                 self._waiting_for_key = True
+                self._started = False
+                self.sender: Any = None  # set by the session once negotiated: its RTCP figures
+                self.stats: ViewerStats | None = None
+                self._rtt: float | None = None
+                # The unit last handed to aiortc and when: aiortc packetizes and sends it before it
+                # asks for the next, so the time until then is this viewer's send.
+                self._handed: tuple[int, float] | None = None
+
+            def _skip(self, count: int) -> None:
+                if self.stats is not None and self._started:  # before its first key frame: not a loss
+                    self.stats.units_skipped(count)
 
             def _deliver(self, unit: AccessUnit) -> None:
                 if self._waiting_for_key and not unit.key:
+                    self._skip(1)
                     return
                 if len(self._units) >= QUEUE_FRAMES and not unit.key:
+                    self._skip(len(self._units) + 1)
                     self._units.clear()
                     self._waiting_for_key = True
                     pipeline.request_key_frame(recovery=True)
                     return
                 if unit.key:
+                    self._skip(len(self._units))
                     self._units.clear()
                 self._waiting_for_key = False
+                self._started = True
                 self._units.append(unit)
                 self._wake.set()
+
+            async def _refresh(self) -> None:
+                """The round trip and loss aiortc computed from the peer's last receiver report."""
+                if self.sender is None or self.stats is None:
+                    return
+                for item in (await self.sender.getStats()).values():
+                    if getattr(item, "type", "") == "remote-inbound-rtp":
+                        self._rtt = item.roundTripTime
+                        self.stats.loss = min(1.0, max(0, item.fractionLost) / 256)
+                        self.stats.lost_packets = item.packetsLost
 
             async def recv(self) -> Any:
                 # The first call comes once ICE and DTLS are up: only then is this a viewer.
                 if self._viewer is None:
+                    self.stats = pipeline.capture.stats.add_viewer(
+                        "webrtc",
+                        username,
+                        address,
+                        lambda: self._rtt,
+                        by_seq=False,
+                        encoder=H264_ENCODER,
+                        refresh=self._refresh,
+                    )
                     self._viewer = pipeline.add_viewer("webrtc", self._deliver)
+                if self._handed is not None and self.stats is not None:
+                    size, handed_at = self._handed
+                    self.stats.unit_sent(size, time.perf_counter() - handed_at)
+                    self._handed = None
                 while not self._units:
                     if self.readyState != "live":
                         raise MediaStreamError
                     self._wake.clear()
                     await self._wake.wait()
                 unit = self._units.popleft()
+                self._handed = (len(unit.data), time.perf_counter())
                 packet = av.Packet(unit.data)
                 packet.pts = unit.timestamp * VIDEO_CLOCK // 1_000_000
                 packet.time_base = Fraction(1, VIDEO_CLOCK)
@@ -181,6 +222,8 @@ class PipelineTrack:
                 if self._viewer is not None:
                     pipeline.remove_viewer(self._viewer)
                     self._viewer = None
+                if self.stats is not None:
+                    pipeline.capture.stats.remove_viewer(self.stats)
                 self._wake.set()
 
         return Track()
@@ -189,7 +232,9 @@ class PipelineTrack:
 class WebRtcSession:
     """One signalling connection: its peer connection and track."""
 
-    def __init__(self, pipeline: H264Pipeline, servers: list[IceServer], send: Send) -> None:
+    def __init__(
+        self, pipeline: H264Pipeline, servers: list[IceServer], send: Send, username: str = "", address: str = ""
+    ) -> None:
         from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 
         _prepare_aiortc()
@@ -198,7 +243,7 @@ class WebRtcSession:
         self._send = send
         config = RTCConfiguration([RTCIceServer(s.urls, s.username or None, s.credential or None) for s in servers])
         self.pc = RTCPeerConnection(config)
-        self.track = PipelineTrack.create(pipeline)
+        self.track = PipelineTrack.create(pipeline, username, address)
 
     async def start(self) -> None:
         """The first message, before anything else (the page creates its peer connection on it)."""
@@ -221,6 +266,7 @@ class WebRtcSession:
         offer = msgspec.json.decode(data, type=dict[str, str])
         await self.pc.setRemoteDescription(RTCSessionDescription(offer.get("sdp", ""), offer.get("type", "offer")))
         sender = self.pc.addTrack(self.track)
+        self.track.sender = sender
         transceiver = next(t for t in self.pc.getTransceivers() if t.sender is sender)
         # H.264 only: the codecs were matched against the offer when it was set, so filter that list.
         transceiver._codecs = h264_only(transceiver._codecs)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from app.services.auth.accounts import Role
 from app.services.video.capture import Capture, Frame
+from app.services.video.stats import RAW, TIGHT_JPEG, ZRLE, ViewerStats
 from app.services.vnc import encodings, wire, zrle
 from app.services.vnc.input import VncInput
 from app.services.vnc.link import Link, Piece
@@ -87,6 +88,10 @@ class VncConnection:
         self._last_image: encodings.Image | None = None
         self._zrle = zrle.ZrleStream()
         self._sent = 0
+        # KasmVNC's statistics: this connection, its last update's encode time, when it went.
+        self.stats: ViewerStats | None = None
+        self._encode_seconds = 0.0
+        self._update_sent_at: float | None = None
 
     # --- the whole connection --------------------------------------------------------------
 
@@ -101,6 +106,11 @@ class VncConnection:
                 self.width, self.height = DEFAULT_SIZE
             self.link.write([wire.server_init(self.width, self.height, self.name)])
             await self.link.drain()
+            kind = "vnc" if self.state.transport == "vnc" else "websocket"  # KasmVNC's name for noVNC's
+            stats = self.capture.stats
+            viewer = self.stats = stats.add_viewer(
+                kind, self.identity.username, self.link.peer, self.link.rtt, continuous=False
+            )
             tasks = [
                 asyncio.create_task(self._read_loop()),
                 asyncio.create_task(self._update_loop()),
@@ -115,6 +125,7 @@ class VncConnection:
                     elif error is not None and not isinstance(error, (OSError, asyncio.IncompleteReadError)):
                         raise error
             finally:
+                stats.remove_viewer(viewer)
                 for task in tasks:
                     task.cancel()
                 for task in tasks:
@@ -143,6 +154,7 @@ class VncConnection:
             elif kind == wire.C_UPDATE_REQUEST:
                 incremental, *_ = struct.unpack(">BHHHH", await read(9))
                 self._requested = True
+                self._measure_request(bool(incremental))
                 if not incremental:
                     self._full = True
                 if self._ready() is not None:  # else the next frame wakes the update loop
@@ -191,8 +203,24 @@ class VncConnection:
             self.link.write([wire.fence(wire.FENCE_REQUEST, b"")])  # says fences are supported
         self._wake.set()
 
+    def _measure_request(self, incremental: bool) -> None:
+        """The client wants a frame from now on; an incremental request right after an update gives
+        the client's round trip (receive, draw, ask again)."""
+        if self.stats is None:
+            return
+        latest = self.capture.latest
+        self.stats.want(latest.seq if latest is not None else 0)
+        if incremental and self._update_sent_at is not None:
+            self.stats.client_round_trip(time.perf_counter() - self._update_sent_at)
+        self._update_sent_at = None
+
     def _set_continuous(self, enable: bool) -> None:
         self._continuous = enable
+        if self.stats is not None:
+            self.stats.continuous = enable
+            if enable:
+                latest = self.capture.latest
+                self.stats.want(latest.seq if latest is not None else 0)
         if not enable:
             self.link.write([bytes([wire.S_END_CONTINUOUS])])
         self._wake.set()
@@ -270,9 +298,14 @@ class VncConnection:
                 if pieces is None:
                     continue  # nothing changed in the picture: wait for the next frame
                 self._requested = False
-                self._sent += self.link.write(pieces)
+                began = time.perf_counter()
+                size = self.link.write(pieces)
                 await self.link.drain()
+                self._update_sent_at = sent_at = time.perf_counter()
+                self._sent += size
                 self.state.updates += 1
+                if self.stats is not None:
+                    self.stats.delivered(frame.seq, size, sent_at - began, self._encode_seconds)
         finally:
             stop_listening()
 
@@ -307,8 +340,11 @@ class VncConnection:
         full = self._full or bool(resize)
         encoding = self._choose(frame)
         self.state.encoding = ENCODING_NAMES.get(encoding, "raw")
+        self._encode_seconds = 0.0
         if encoding == wire.ENC_TIGHT:
+            began = time.perf_counter()
             alone, head, jpeg = self.passthrough.get(frame)
+            self.capture.stats.stage(TIGHT_JPEG, time.perf_counter() - began, frame.width * frame.height)
             self._full = False
             self._last_seq = frame.seq
             self._last_image = None
@@ -333,13 +369,23 @@ class VncConnection:
         self._last_image = image
         if box is None:
             return None
-        if encoding == wire.ENC_ZRLE:
-            return await asyncio.to_thread(self._zrle_rect, image, box)
-        return await asyncio.to_thread(encodings.raw, image, box, self.format)
+        pieces, seconds = await asyncio.to_thread(self._encode, encoding, image, box)
+        self._encode_seconds = seconds
+        self.capture.stats.stage(ZRLE if encoding == wire.ENC_ZRLE else RAW, seconds, box[2] * box[3])
+        return pieces
 
-    def _zrle_rect(self, image: encodings.Image, box: tuple[int, int, int, int]) -> list[Piece]:
-        x, y, w, h = box
-        return self._zrle.encode(encodings.pixels(image[y : y + h, x : x + w], self.format), box, self.format)
+    def _encode(
+        self, encoding: int, image: encodings.Image, box: tuple[int, int, int, int]
+    ) -> tuple[list[Piece], float]:
+        """ZRLE or Raw, and the time it took (in the worker thread, so the hop is not counted)."""
+        began = time.perf_counter()
+        if encoding == wire.ENC_ZRLE:
+            x, y, w, h = box
+            pixels = encodings.pixels(image[y : y + h, x : x + w], self.format)
+            pieces: list[Piece] = self._zrle.encode(pixels, box, self.format)
+        else:
+            pieces = encodings.raw(image, box, self.format)
+        return pieces, time.perf_counter() - began
 
     async def _wait_delivered(self) -> None:
         delay = PACE_POLL_MIN

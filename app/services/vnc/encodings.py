@@ -10,10 +10,12 @@ NumPy and OpenCV are imported on first use, as the video sources do.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING, Any
 
 from app.board.video import jpeg as jpg
 from app.services.video.capture import Frame
+from app.services.video.stats import JPEG_DECODE, PipelineStats
 from app.services.vnc import wire
 from app.services.vnc.wire import PixelFormat
 
@@ -58,19 +60,29 @@ def decode(jpeg: bytes | memoryview, width: int, height: int) -> Image:
     return jpg.fit(image, width, height)  # type: ignore[no-any-return]
 
 
+def _timed_decode(jpeg: bytes | memoryview, width: int, height: int) -> tuple[Image, float]:
+    began = time.perf_counter()
+    image = decode(jpeg, width, height)
+    return image, time.perf_counter() - began
+
+
 class Decoded:
     """The newest frame's pixels, decoded once for every Raw/ZRLE client at the same size."""
 
-    def __init__(self) -> None:
+    def __init__(self, stats: PipelineStats | None = None) -> None:
         self._key: tuple[int, int, int] | None = None
         self._image: Image | None = None
         self._lock = asyncio.Lock()
+        self._stats = stats
 
     async def get(self, seq: int, jpeg: memoryview, width: int, height: int) -> Image:
         async with self._lock:
             if self._key != (seq, width, height) or self._image is None:
-                self._image = await asyncio.to_thread(decode, jpeg, width, height)
-                self._key = (seq, width, height)
+                image, seconds = await asyncio.to_thread(_timed_decode, jpeg, width, height)
+                self._image, self._key = image, (seq, width, height)
+                if self._stats is not None:
+                    self._stats.stage(JPEG_DECODE, seconds, width * height)
+                return image
             return self._image
 
 

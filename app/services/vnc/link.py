@@ -36,6 +36,11 @@ class Link(Protocol):
         """Bytes the client has acknowledged since the link was made; None if unknown."""
         ...
 
+    def rtt(self) -> float | None:
+        """The connection's smoothed round trip in seconds (the kernel's, from the client's
+        acknowledgements); None if unknown."""
+        ...
+
     async def start_tls(self, context: ssl.SSLContext) -> None: ...
 
     def close(self) -> None: ...
@@ -86,6 +91,9 @@ class TcpLink:
             return self._pacer.acked()
         except OSError:
             return None
+
+    def rtt(self) -> float | None:
+        return self._pacer.rtt() if self._pacer is not None else None
 
     async def start_tls(self, context: ssl.SSLContext) -> None:
         await self.writer.start_tls(context)
@@ -151,6 +159,9 @@ class WebSocketLink:
             return self._pacer.acked()
         except OSError:
             return None
+
+    def rtt(self) -> float | None:
+        return self._pacer.rtt() if self._pacer is not None else None
 
     async def start_tls(self, context: ssl.SSLContext) -> None:
         raise RuntimeError("TLS is the HTTP server's business on a WebSocket")

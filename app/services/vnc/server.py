@@ -81,7 +81,7 @@ class VncService:
         self.settings = self._load()
         self._server: asyncio.AbstractServer | None = None
         self._clients: dict[int, tuple[ClientState, asyncio.Event, VncInput | None]] = {}
-        self._decoded = encodings.Decoded()
+        self._decoded = encodings.Decoded(capture.stats)
         self._passthrough = encodings.Passthrough()
         self._tls_context: ssl.SSLContext | None = None
         self._paste_queue: asyncio.Queue[str] | None = None
