@@ -1,6 +1,9 @@
 """Authenticated ``GET /api/vm/info`` against a bare granian ceiling, side by side (``task bench``).
 
-``.venv/bin/python bench/api_info.py [--duration S] [--warmup S] [--connections N] [--profile]``
+``.venv/bin/python bench/api_info.py [--kvmd] [--duration S] [--warmup S] [--connections N] [--profile]``
+
+``--kvmd``: the same measurement for PiKVM's API instead, ``GET /api/info`` with kvmd's per-request
+credentials (``X-KVMD-User``/``X-KVMD-Passwd``, as its client libraries send them with every request).
 
 1. Starts the real app (``python -m app``, the repo's server.yaml with ``board: sim``, loopback, a temp
    device root), logs in as admin/admin and takes the ``nano-kvm-token`` cookie.
@@ -71,6 +74,7 @@ from bench._common import (
 )
 
 PATH = "/api/vm/info"
+KVMD_PATH = "/api/info"
 # Headers granian adds itself: the ceiling must not send them twice.
 GRANIAN_HEADERS = {"server", "date"}
 RATIO_GOAL = 0.3
@@ -81,10 +85,29 @@ SATURATED = 0.9  # a server whose core is busier than this is the bottleneck, no
 # --- HTTP ------------------------------------------------------------------------------------
 
 
-def capture(url: str, token: str) -> Answer:
-    answer = request(url, "GET", PATH, headers={"Cookie": f"{COOKIE}={token}"})
-    if answer.status != 200 or json.loads(answer.body).get("code") != 0:
-        raise BenchError(f"GET {PATH} with the session cookie: {answer.status} {answer.body[:200]!r}")
+@dataclass(frozen=True)
+class Target:
+    """What the load asks for: a path, with the credentials as headers."""
+
+    path: str
+    headers: tuple[tuple[str, str], ...]
+    credentials: str  # what they are, for the table
+
+    def succeeded(self, body: bytes) -> bool:
+        doc = json.loads(body)
+        return doc.get("ok") is True if self.path == KVMD_PATH else doc.get("code") == 0
+
+
+def target(kvmd: bool, token: str) -> Target:
+    if kvmd:
+        return Target(KVMD_PATH, (("X-KVMD-User", "admin"), ("X-KVMD-Passwd", "admin")), "kvmd's X-KVMD-User/Passwd")
+    return Target(PATH, (("Cookie", f"{COOKIE}={token}"),), "the session cookie")
+
+
+def capture(url: str, goal: Target) -> Answer:
+    answer = request(url, "GET", goal.path, headers=dict(goal.headers))
+    if answer.status != 200 or not goal.succeeded(answer.body):
+        raise BenchError(f"GET {goal.path} with {goal.credentials}: {answer.status} {answer.body[:200]!r}")
     return answer
 
 
@@ -165,28 +188,21 @@ def find_wrk() -> str | None:
     return None
 
 
-def run_wrk(wrk: str, url: str, token: str, seconds: float, connections: int, cpu: int | None) -> Load:
-    argv = [
-        wrk,
-        "-t1",
-        f"-c{connections}",
-        f"-d{max(1, round(seconds))}s",
-        "--timeout",
-        "5s",
-        "--latency",
-        "-H",
-        f"Cookie: {COOKIE}={token}",
-        url + PATH,
-    ]
+def run_wrk(wrk: str, url: str, goal: Target, seconds: float, connections: int, cpu: int | None) -> Load:
+    argv = [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "5s", "--latency"]
+    for name, value in goal.headers:
+        argv += ["-H", f"{name}: {value}"]
+    argv.append(url + goal.path)
     done = run_pinned(argv, seconds + 20, cpu, "wrk")
     if done.returncode != 0:
         raise BenchError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
     return parse_wrk(done.stdout)
 
 
-async def _python_load(url: str, token: str, seconds: float, connections: int) -> dict[str, Any]:
+async def _python_load(url: str, goal: Target, seconds: float, connections: int) -> dict[str, Any]:
     host, port = url.removeprefix("http://").split(":")
-    wire = f"GET {PATH} HTTP/1.1\r\nHost: {host}:{port}\r\nCookie: {COOKIE}={token}\r\n\r\n".encode()
+    lines = "".join(f"{name}: {value}\r\n" for name, value in goal.headers)
+    wire = f"GET {goal.path} HTTP/1.1\r\nHost: {host}:{port}\r\n{lines}\r\n".encode()
     latencies: list[float] = []
     bad = 0
     deadline = time.monotonic() + seconds
@@ -212,8 +228,9 @@ async def _python_load(url: str, token: str, seconds: float, connections: int) -
     return {"elapsed": elapsed, "latencies": latencies, "bad": bad}
 
 
-def run_python_load(url: str, token: str, seconds: float, connections: int, cpu: int | None) -> Load:
-    argv = [sys.executable, __file__, "--python-load", url, "--token", token, "--duration", str(seconds)]
+def run_python_load(url: str, goal: Target, seconds: float, connections: int, cpu: int | None) -> Load:
+    argv = [sys.executable, __file__, "--python-load", url, "--target", json.dumps([goal.path, goal.headers])]
+    argv += ["--duration", str(seconds)]
     argv += ["--connections", str(connections)]
     done = run_pinned(argv, seconds + 30, cpu, "the Python load generator")
     if done.returncode != 0:
@@ -307,8 +324,8 @@ def measure(servers: list[tuple[Server, Callable[[float | None], Load]]], warmup
     ]
 
 
-def print_table(rows: list[Row], generator: str) -> None:
-    print(f"\nGET {PATH} (authenticated for ours) - {generator}")
+def print_table(rows: list[Row], generator: str, goal: Target) -> None:
+    print(f"\nGET {goal.path} (ours authenticated by {goal.credentials}) - {generator}")
     print(
         f"{'server':<24}{'req/s':>8}{'rounds min-max':>16}{'p50 ms':>8}{'p99 ms':>8}{'requests':>10}"
         f"{'CPU/req':>10}{'CPU':>6}{'PSS start':>11}{'PSS after':>11}"
@@ -367,13 +384,13 @@ def bench(args: argparse.Namespace) -> None:
     else:
         generator += "; one CPU: server and load generator share it"
 
-    def runner(url: str, token: str) -> Callable[[float | None], Load]:
+    def runner(url: str, goal: Target) -> Callable[[float | None], Load]:
         def run(seconds: float | None) -> Load:
             """One load run: ``seconds`` long, or the measured duration when None."""
             seconds = args.duration / rounds if seconds is None else seconds
             if wrk:
-                return run_wrk(wrk, url, token, seconds, args.connections, load_cpu)
-            return run_python_load(url, token, seconds, args.connections, load_cpu)
+                return run_wrk(wrk, url, goal, seconds, args.connections, load_cpu)
+            return run_python_load(url, goal, seconds, args.connections, load_cpu)
 
         return run
 
@@ -382,7 +399,8 @@ def bench(args: argparse.Namespace) -> None:
         out = Path(args.out) if args.out else tmp
         ours, token = start_app("ours (litestar, auth)", tmp, server_cpu)
         started.append(ours)
-        answer = capture(ours.url, token)
+        goal = target(args.kvmd, token)
+        answer = capture(ours.url, goal)
         headers = [(k, v) for k, v in answer.headers if k.lower() not in GRANIAN_HEADERS]
         spec = {"status": answer.status, "headers": headers, "body": base64.b64encode(answer.body).decode()}
         (tmp / "response.json").write_text(json.dumps(spec))
@@ -396,22 +414,23 @@ def bench(args: argparse.Namespace) -> None:
             server_cpu,
         )
         started.append(ceiling)
-        if comparable(capture(ceiling.url, token)) != comparable(answer):
-            raise BenchError(f"the ceiling does not answer what ours does: {capture(ceiling.url, token)} vs {answer}")
+        if comparable(capture(ceiling.url, goal)) != comparable(answer):
+            raise BenchError(f"the ceiling does not answer what ours does: {capture(ceiling.url, goal)} vs {answer}")
         print(f"response under test: {answer.status}, {len(answer.body)} body bytes, headers {headers}")
 
-        rows = measure([(ours, runner(ours.url, token)), (ceiling, runner(ceiling.url, token))], args.warmup, rounds)
+        rows = measure([(ours, runner(ours.url, goal)), (ceiling, runner(ceiling.url, goal))], args.warmup, rounds)
         ceiling.stop()
-        print_table(rows, generator)
+        print_table(rows, generator, goal)
 
         if args.profile:
             out.mkdir(parents=True, exist_ok=True)
-            profile(ours, runner(ours.url, token), args.profile_seconds, load_cpu, out, keep=bool(args.out))
+            profile(ours, runner(ours.url, goal), args.profile_seconds, load_cpu, out, keep=bool(args.out))
         keep_log(tmp / "app.log")
 
 
 def main() -> int:
     parser = argument_parser(__doc__)
+    parser.add_argument("--kvmd", action="store_true", help=f"PiKVM's GET {KVMD_PATH} with X-KVMD-* headers")
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per server (10)")
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds per server (2)")
     parser.add_argument("--connections", type=int, default=50, help="concurrent connections (50)")
@@ -423,7 +442,7 @@ def main() -> int:
     parser.add_argument("--serve-ceiling", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--response", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--python-load", metavar="URL", help=argparse.SUPPRESS)
-    parser.add_argument("--token", help=argparse.SUPPRESS)
+    parser.add_argument("--target", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.serve_ceiling:
@@ -432,7 +451,9 @@ def main() -> int:
     if args.python_load:
         import uvloop
 
-        result = uvloop.run(_python_load(args.python_load, args.token, args.duration, args.connections))
+        path, headers = json.loads(args.target)
+        goal = Target(path, tuple((name, value) for name, value in headers), "")
+        result = uvloop.run(_python_load(args.python_load, goal, args.duration, args.connections))
         print(json.dumps(result))
         return 0
     return run_bench(bench, args)

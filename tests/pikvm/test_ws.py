@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from app.services.auth.transport import encrypt
@@ -118,6 +118,18 @@ def test_revocation_closes_within_a_second(app_factory: Any) -> None:
                 socket.recv(timeout=5)
         assert time.monotonic() - started < 1.0
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+
+def test_upgrade_needs_credentials(board: RunningApp) -> None:
+    """Refused before the upgrade: no credentials, wrong ones, an unknown cookie."""
+    for headers in (
+        {"X-Probe": "none"},
+        {"X-KVMD-User": "admin", "X-KVMD-Passwd": "wrong-password"},
+        {"Cookie": "auth_token=" + "0" * 64},
+    ):
+        with pytest.raises(InvalidStatus) as refused:
+            open_ws(board, **headers).close()
+        assert refused.value.response.status_code == 403, headers
 
 
 def test_cross_site_upgrade_refused(board: RunningApp) -> None:

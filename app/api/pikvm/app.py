@@ -8,8 +8,8 @@ from litestar import Litestar
 
 from app.api.access import check_routes
 from app.api.audit import audit_middleware
+from app.api.pikvm.access import enforce_kvmd_access
 from app.api.pikvm.atx import KvmdAtxController
-from app.api.pikvm.auth import authorize
 from app.api.pikvm.auth_routes import KvmdAuthController
 from app.api.pikvm.envelope import EXCEPTION_HANDLERS
 from app.api.pikvm.hid import KvmdHidController
@@ -43,8 +43,8 @@ def create_kvmd_app(services: Any) -> Litestar:
             kvmd_mjpeg,
             streamer_snapshot,
         ],
-        guards=[authorize],
-        middleware=[audit_middleware],  # the same audit log as the NanoKVM side (the guard sets the session)
+        # The same audit log as the NanoKVM side; inside it, the access check (which sets the session).
+        middleware=[audit_middleware, enforce_kvmd_access],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=None,

@@ -1,4 +1,4 @@
-"""kvmd's credentials on the shared account store, and its access guard.
+"""kvmd's credentials on the shared account store (its access check: ``app.api.pikvm.access``).
 
 Order as kvmd: ``X-KVMD-User``/``X-KVMD-Passwd``, then the ``auth_token`` cookie (a session token of the
 same kind NanoKVM's login issues, so logout, password and role changes revoke it alike), then HTTP
@@ -23,12 +23,10 @@ from typing import Any
 from urllib.parse import unquote
 
 from litestar.connection import ASGIConnection
-from litestar.handlers import BaseRouteHandler
+from litestar.types import Scope
 
-from app.api.access import ANONYMOUS_ADMIN, PasswordChangeRequired, required_role
-from app.api.crosssite import from_another_site
+from app.api.access import ANONYMOUS_ADMIN
 from app.api.pikvm.envelope import KvmdError
-from app.api.routing import services as app_services
 from app.services.auth.accounts import Account, Role, StoreError
 from app.services.auth.sessions import Session
 
@@ -125,13 +123,11 @@ def client_ip(connection: Conn) -> str:
     return connection.client.host if connection.client else ""
 
 
-async def login_account(connection: Conn, username: str, password: str) -> Account:
-    """Check a user and password as NanoKVM's login does: refused while the address is locked out; an
-    attempt that needs a password check is counted before it (the lock-out's ``reserve``), a right one
-    forgets the count, a wrong one pauses."""
-    services = app_services(connection)
+async def login_account(services: Any, ip: str, username: str, password: str) -> Account:
+    """Check a user and password as NanoKVM's login does: refused while the address ``ip`` is locked
+    out; an attempt that needs a password check is counted before it (the lock-out's ``reserve``), a
+    right one forgets the count, a wrong one pauses."""
     auth = services.auth
-    ip = client_ip(connection)
     if auth.lockout.is_locked(ip):
         await _locked(auth)
     known = remembered_account(services, username, password)
@@ -159,44 +155,35 @@ def _session(account: Account) -> Session:
     return Session(account.username, Role.from_wire(account.role), account.token_version, float("inf"))
 
 
-async def kvmd_session(connection: Conn) -> Session:
+# The request headers kvmd's credentials are in (ASGI names are lower case).
+_CREDENTIAL_HEADERS = frozenset({b"x-kvmd-user", b"x-kvmd-passwd", b"authorization", b"cookie"})
+
+
+def _credential_headers(scope: Scope) -> dict[bytes, str]:
+    """Those headers, the first of each as Litestar's ``headers.get`` reads them; from the raw scope,
+    as this runs on every request and a Litestar connection costs more than the look-up."""
+    found: dict[bytes, str] = {}
+    for name, value in scope["headers"]:
+        if name in _CREDENTIAL_HEADERS and name not in found:
+            found[name] = value.decode("latin-1")
+    return found
+
+
+async def kvmd_session(scope: Scope) -> Session:
     """The caller's session from kvmd's credentials; 401 without any, 403 with wrong ones."""
-    services = app_services(connection)
+    services = scope["app"].state.services
     if not services.auth.enabled:
         return ANONYMOUS_ADMIN
-    pair = credentials(connection)
+    found = _credential_headers(scope)
+    user = found.get(b"x-kvmd-user")
+    pair = (user, found.get(b"x-kvmd-passwd", "")) if user is not None else basic(found.get(b"authorization"))
     if pair is not None:
-        return _session(await login_account(connection, *pair))
-    token = cookie(connection.headers.get("cookie"), COOKIE)
+        client = scope.get("client")
+        return _session(await login_account(services, client[0] if client else "", *pair))
+    token = cookie(found.get(b"cookie"), COOKIE)
     if token is not None:
         session: Session | None = services.auth.sessions.authenticate(token)
         if session is None:
             raise KvmdError(403, "ForbiddenError", "Invalid or expired token")
         return session
     raise KvmdError(401, "UnauthorizedError", "No credentials")
-
-
-def cross_site(connection: Conn) -> bool:
-    """A browser request from another site (Sec-Fetch-Site, Origin or Referer; the NanoKVM side's
-    rule, ``crosssite``): refused for state changes."""
-    headers = {name.lower(): value for name, value in connection.headers.items()}
-    return from_another_site(headers, connection.scope.get("scheme", "http"))
-
-
-async def authorize(connection: Conn, handler: BaseRouteHandler) -> None:
-    """Deny by default, as the NanoKVM side: a route without a role answers 403."""
-    role = required_role(handler)
-    if role is None:
-        raise KvmdError(403, "ForbiddenError", "Forbidden")
-    method = connection.scope.get("method", "GET")
-    if method not in ("GET", "HEAD") and cross_site(connection):
-        raise KvmdError(403, "ForbiddenError", "Cross-site request refused")
-    if role is Role.PUBLIC:
-        return
-    session = await kvmd_session(connection)
-    if session.role < role:
-        raise KvmdError(403, "ForbiddenError", f"The {role.wire} role is required")
-    account = connection.app.state.services.auth.store.cached(session.username)
-    if connection.app.state.services.auth.enabled and account is not None and account.must_change_password:
-        raise KvmdError(403, "ForbiddenError", PasswordChangeRequired.MESSAGE)  # as on the NanoKVM side
-    connection.state.session = session

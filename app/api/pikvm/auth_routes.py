@@ -10,7 +10,7 @@ from litestar.datastructures import Cookie
 from litestar.exceptions import HTTPException
 
 from app.api.access import current_session
-from app.api.pikvm.auth import COOKIE, cookie, credentials, login_account
+from app.api.pikvm.auth import COOKIE, client_ip, cookie, credentials, login_account
 from app.api.pikvm.envelope import answer, bad_request
 from app.api.routing import Req, get, post, services
 from app.services.auth.accounts import Role
@@ -62,7 +62,7 @@ class KvmdAuthController(Controller):
         auth = services(request).auth
         if not auth.enabled:
             return answer()
-        account = await login_account(request, user, passwd)
+        account = await login_account(services(request), client_ip(request), user, passwd)
         token = auth.sessions.issue(account)
         response = answer()
         response.cookies.append(_cookie(request, token, auth.sessions.lifetime))
