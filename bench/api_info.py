@@ -1,9 +1,10 @@
 """Authenticated ``GET /api/vm/info`` against a bare granian ceiling, side by side (``task bench``).
 
-``.venv/bin/python bench/api_info.py [--kvmd] [--duration S] [--warmup S] [--connections N] [--profile]``
+``.venv/bin/python bench/api_info.py [--kvmd] [--path P] [--duration S] [--warmup S] [--connections N] [--profile]``
 
 ``--kvmd``: the same measurement for PiKVM's API instead, ``GET /api/info`` with kvmd's per-request
 credentials (``X-KVMD-User``/``X-KVMD-Passwd``, as its client libraries send them with every request).
+``--path``: another GET route of the same API (``/api/vm/gpio``; ``--kvmd --path /api/auth/check``).
 
 1. Starts the real app (``python -m app``, the repo's server.yaml with ``board: sim``, loopback, a temp
    device root), logs in as admin/admin and takes the ``nano-kvm-token`` cookie.
@@ -95,13 +96,14 @@ class Target:
 
     def succeeded(self, body: bytes) -> bool:
         doc = json.loads(body)
-        return doc.get("ok") is True if self.path == KVMD_PATH else doc.get("code") == 0
+        return doc.get("ok") is True if "ok" in doc else doc.get("code") == 0
 
 
-def target(kvmd: bool, token: str) -> Target:
+def target(kvmd: bool, path: str | None, token: str) -> Target:
     if kvmd:
-        return Target(KVMD_PATH, (("X-KVMD-User", "admin"), ("X-KVMD-Passwd", "admin")), "kvmd's X-KVMD-User/Passwd")
-    return Target(PATH, (("Cookie", f"{COOKIE}={token}"),), "the session cookie")
+        pair = (("X-KVMD-User", "admin"), ("X-KVMD-Passwd", "admin"))
+        return Target(path or KVMD_PATH, pair, "kvmd's X-KVMD-User/Passwd")
+    return Target(path or PATH, (("Cookie", f"{COOKIE}={token}"),), "the session cookie")
 
 
 def capture(url: str, goal: Target) -> Answer:
@@ -399,7 +401,7 @@ def bench(args: argparse.Namespace) -> None:
         out = Path(args.out) if args.out else tmp
         ours, token = start_app("ours (litestar, auth)", tmp, server_cpu)
         started.append(ours)
-        goal = target(args.kvmd, token)
+        goal = target(args.kvmd, args.path, token)
         answer = capture(ours.url, goal)
         headers = [(k, v) for k, v in answer.headers if k.lower() not in GRANIAN_HEADERS]
         spec = {"status": answer.status, "headers": headers, "body": base64.b64encode(answer.body).decode()}
@@ -431,6 +433,7 @@ def bench(args: argparse.Namespace) -> None:
 def main() -> int:
     parser = argument_parser(__doc__)
     parser.add_argument("--kvmd", action="store_true", help=f"PiKVM's GET {KVMD_PATH} with X-KVMD-* headers")
+    parser.add_argument("--path", help=f"another GET route (default {PATH}, or {KVMD_PATH} with --kvmd)")
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per server (10)")
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds per server (2)")
     parser.add_argument("--connections", type=int, default=50, help="concurrent connections (50)")

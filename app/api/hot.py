@@ -14,23 +14,31 @@ envelope ``{code: 0, msg: "success", data}`` encoded once, with gin's escapes, i
 and the security headers (app/api/headers.py) every answer carries.
 Anything else (no session, a lower role, a bad Host header, a data function that raises) goes on
 to Litestar, which refuses or answers it as before: refusals have one renderer.
+
+kvmd's API has hot routes too (``serve_kvmd_hot``: its envelope ``{ok: true, result}``, its
+credentials checked without side effects, ``pikvm.access.quick_kvmd_access``); that layer sits
+inside the kvmd app, within the security headers the app gets on both listeners.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
 import msgspec
 from litestar import Litestar
 from litestar.handlers import BaseRouteHandler
 from litestar.types import ASGIApp
+from litestar.types import Scope as AsgiScope
 
 from app.api.access import check_access
 from app.api.envelope import ok
 from app.api.gin_wire import go_json
 from app.api.headers import with_security_headers
+from app.api.pikvm.access import quick_kvmd_access
+from app.api.pikvm.envelope import encode as kvmd_encode
 from app.runtime import Services
 
 # The data of a hot route's envelope, from the services alone (read-only: it may run twice when
@@ -69,8 +77,34 @@ def _valid_host(scope: Scope) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class HotApi:
+    """What differs between the APIs' hot answers."""
+
+    # Admits the request to the handler or raises (the request then goes on to Litestar).
+    check: Callable[[AsgiScope, BaseRouteHandler], Awaitable[None]]
+    # The answer's body for the data.
+    body: Callable[[object], bytes]
+    # The answer's headers after its length.
+    headers: list[tuple[bytes, bytes]]
+
+
+NANOKVM = HotApi(check_access, lambda data: go_json(_encode(ok(data))), _SECURITY)
+# The security headers are added around the kvmd app (app/server.py), outside this layer.
+KVMD = HotApi(quick_kvmd_access, lambda data: kvmd_encode(True, data), [])
+
+
 def serve_hot(inner: ASGIApp, app: Litestar, services: Services) -> ASGIApp:
-    """``inner`` (the app's ASGI handler) with the hot routes answered ahead of it."""
+    """``inner`` (the app's ASGI handler) with NanoKVM's hot routes answered ahead of it."""
+    return serve_hot_api(inner, app, services, NANOKVM, _JSON_UTF8)
+
+
+def serve_kvmd_hot(inner: ASGIApp, app: Litestar, services: Services) -> ASGIApp:
+    """``inner`` (the kvmd app's ASGI handler) with kvmd's hot routes answered ahead of it."""
+    return serve_hot_api(inner, app, services, KVMD, b"application/json")
+
+
+def serve_hot_api(inner: ASGIApp, app: Litestar, services: Services, api: HotApi, content_type: bytes) -> ASGIApp:
     table = hot_routes(app)
     forward = cast(Callable[[Scope, Receive, Send], Awaitable[None]], inner)
 
@@ -80,14 +114,15 @@ def serve_hot(inner: ASGIApp, app: Litestar, services: Services) -> ASGIApp:
             return None
         handler, data = hot
         try:
-            await check_access(scope, handler)  # type: ignore[arg-type]
-            return go_json(_encode(ok(data(services))))
-        except Exception:  # refused (an HTTPException) or failed: Litestar answers, as it always did
+            await api.check(scope, handler)  # type: ignore[arg-type]
+            return api.body(data(services))
+        except Exception:  # refused or failed: Litestar answers, as it always did
             return None
 
     async def handle(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET" and (body := await answer(scope)) is not None:
-            headers = [(b"content-type", _JSON_UTF8), (b"content-length", str(len(body)).encode()), *_SECURITY]
+            length = (b"content-length", str(len(body)).encode())
+            headers = [(b"content-type", content_type), length, *api.headers]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return

@@ -33,8 +33,9 @@ def cross_site(scope: Scope) -> bool:
     return from_another_site(headers, scope.get("scheme", "http"))
 
 
-async def check_kvmd_access(scope: Scope, handler: BaseRouteHandler) -> None:
-    """Admit the request to ``handler`` (its session to ``scope["state"]``) or raise a KvmdError."""
+async def check_kvmd_access(scope: Scope, handler: BaseRouteHandler, quick: bool = False) -> None:
+    """Admit the request to ``handler`` (its session to ``scope["state"]``) or raise a KvmdError.
+    ``quick``: without side effects, refusing what only a password check could admit (the hot routes)."""
     role = required_role(handler)
     if role is None:
         raise KvmdError(403, "ForbiddenError", "Forbidden")
@@ -42,7 +43,7 @@ async def check_kvmd_access(scope: Scope, handler: BaseRouteHandler) -> None:
         raise KvmdError(403, "ForbiddenError", "Cross-site request refused")
     if role is Role.PUBLIC:
         return
-    session = await kvmd_session(scope)
+    session = await kvmd_session(scope, quick)
     if session.role < role:
         raise KvmdError(403, "ForbiddenError", f"The {role.wire} role is required")
     auth = scope["app"].state.services.auth
@@ -58,6 +59,10 @@ def _render(_: Request[Any, Any, Any], refusal: KvmdError) -> Response[bytes]:
 
 def _reason(refusal: KvmdError) -> str:
     return refusal.error  # short: a close reason has room for 123 bytes
+
+
+async def quick_kvmd_access(scope: Scope, handler: BaseRouteHandler) -> None:
+    await check_kvmd_access(scope, handler, quick=True)
 
 
 enforce_kvmd_access = access_middleware(check_kvmd_access, KvmdError, _render, _reason)

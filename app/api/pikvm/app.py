@@ -8,6 +8,7 @@ from litestar import Litestar
 
 from app.api.access import check_routes
 from app.api.audit import audit_middleware
+from app.api.hot import serve_kvmd_hot
 from app.api.pikvm.access import enforce_kvmd_access
 from app.api.pikvm.atx import KvmdAtxController
 from app.api.pikvm.auth_routes import KvmdAuthController
@@ -52,4 +53,6 @@ def create_kvmd_app(services: Any) -> Litestar:
     )
     app.state.services = services
     check_routes(app)
+    # What clients poll (/api/auth/check, /api/atx...), answered ahead of Litestar's pipeline when it can.
+    app.asgi_handler = serve_kvmd_hot(app.asgi_handler, app, services)
     return app

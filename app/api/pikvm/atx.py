@@ -33,7 +33,7 @@ def _extra(request: Req, channel: str) -> GpioChannels:
 class KvmdAtxController(Controller):
     path = "/api"
 
-    @get("/atx", role=Role.VIEWER)
+    @get("/atx", role=Role.VIEWER, hot=state.atx)  # dashboards poll the power LED (app/api/hot.py)
     async def atx(self, request: Req) -> Response[bytes]:
         return answer(state.atx(services(request)))
 

@@ -169,8 +169,11 @@ def _credential_headers(scope: Scope) -> dict[bytes, str]:
     return found
 
 
-async def kvmd_session(scope: Scope) -> Session:
-    """The caller's session from kvmd's credentials; 401 without any, 403 with wrong ones."""
+async def kvmd_session(scope: Scope, quick: bool = False) -> Session:
+    """The caller's session from kvmd's credentials; 401 without any, 403 with wrong ones.
+
+    ``quick`` (the hot routes): a password is taken only if it was checked lately (no bcrypt, no
+    lock-out count, no pause); any other refuses, so that the full check decides, once."""
     services = scope["app"].state.services
     if not services.auth.enabled:
         return ANONYMOUS_ADMIN
@@ -179,7 +182,13 @@ async def kvmd_session(scope: Scope) -> Session:
     pair = (user, found.get(b"x-kvmd-passwd", "")) if user is not None else basic(found.get(b"authorization"))
     if pair is not None:
         client = scope.get("client")
-        return _session(await login_account(services, client[0] if client else "", *pair))
+        ip = client[0] if client else ""
+        if not quick:
+            return _session(await login_account(services, ip, *pair))
+        known = None if services.auth.lockout.is_locked(ip) else remembered_account(services, *pair)
+        if known is None:
+            raise KvmdError(403, "ForbiddenError", "Not checked lately")
+        return _session(known)
     token = cookie(found.get(b"cookie"), COOKIE)
     if token is not None:
         session: Session | None = services.auth.sessions.authenticate(token)

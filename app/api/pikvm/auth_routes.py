@@ -13,6 +13,7 @@ from app.api.access import current_session
 from app.api.pikvm.auth import COOKIE, client_ip, cookie, credentials, login_account
 from app.api.pikvm.envelope import answer, bad_request
 from app.api.routing import Req, get, post, services
+from app.runtime import Services
 from app.services.auth.accounts import Role
 
 
@@ -53,6 +54,11 @@ async def _login_fields(request: Req) -> tuple[str, str]:
     return user.strip(), passwd
 
 
+def checked(_: Services) -> dict[str, object]:
+    """The answer of a check that passed: nothing to say."""
+    return {}
+
+
 class KvmdAuthController(Controller):
     path = "/api/auth"
 
@@ -68,9 +74,9 @@ class KvmdAuthController(Controller):
         response.cookies.append(_cookie(request, token, auth.sessions.lifetime))
         return response
 
-    @get("/check", role=Role.VIEWER)
+    @get("/check", role=Role.VIEWER, hot=checked)  # clients poll it (app/api/hot.py answers ahead)
     async def check(self, request: Req) -> Response[bytes]:
-        return answer()
+        return answer(checked(services(request)))
 
     @post("/logout", role=Role.VIEWER)
     async def logout(self, request: Req) -> Response[bytes]:

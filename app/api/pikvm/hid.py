@@ -31,7 +31,7 @@ def _int(request: Conn, name: str, low: int, high: int, default: int | None = No
 class KvmdHidController(Controller):
     path = "/api/hid"
 
-    @get(["", "/"], role=Role.VIEWER)
+    @get(["", "/"], role=Role.VIEWER, hot=state.hid)  # polled (app/api/hot.py answers ahead)
     async def hid(self, request: Req) -> Response[bytes]:
         return answer(state.hid(services(request)))
 

@@ -64,7 +64,7 @@ async def streamer_snapshot(request: Req) -> Response[bytes]:
 class KvmdStreamerController(Controller):
     path = "/api/streamer"
 
-    @get(["", "/"], role=Role.VIEWER)
+    @get(["", "/"], role=Role.VIEWER, hot=state.streamer)  # polled (app/api/hot.py answers ahead)
     async def streamer(self, request: Req) -> Response[bytes]:
         return answer(state.streamer(services(request)))
 
