@@ -2,6 +2,7 @@ import type { LedState } from '../lib/kvm';
 import type { SocketState } from '../lib/ws';
 import type { MouseMode } from './Screen';
 import { KeysMenu, type Combo } from './KeysMenu';
+import { RecordControl } from './RecordControl';
 import type { Shortcut } from '../lib/kvm';
 import { VIDEO_MODES, supported, type VideoMode } from '../lib/video';
 
@@ -27,6 +28,7 @@ interface Props {
   onVideoMode: (m: VideoMode) => void;
   showStats: boolean;
   onShowStats: (on: boolean) => void;
+  canRecord: boolean; // admins: /recording is admin-only
 }
 
 const SOCKET_TEXT: Record<SocketState, string> = {
@@ -58,6 +60,7 @@ export function ScreenToolbar(p: Props) {
       </span>
       {p.notice && <span className="muted small" role="status">{p.notice}</span>}
       <span className="spacer" />
+      {p.canRecord && <RecordControl />}
       <button className={`btn small${p.vnc ? ' active' : ''}`} aria-pressed={p.vnc} onClick={() => p.onVnc(!p.vnc)}
         title="Show the screen through noVNC (RFB over this page's connection) instead of the MJPEG stream">
         {p.vnc ? 'Close VNC' : 'Open in VNC'}

@@ -39,7 +39,7 @@ describe('roles shape the page', () => {
     const ids = (r: string) => visibleSections(r).map((s) => s.id);
     expect(ids('viewer')).toEqual(['screen', 'device', 'hid', 'account', 'security']);
     expect(ids('user')).toEqual(['screen', 'device', 'hid', 'wol', 'account', 'security']);
-    expect(ids('admin')).toEqual(['screen', 'device', 'hid', 'wol', 'users', 'vnc', 'ai', 'account', 'security', 'audit']);
+    expect(ids('admin')).toEqual(['screen', 'device', 'hid', 'wol', 'users', 'vnc', 'ai', 'recordings', 'account', 'security', 'audit']);
     expect(ids('nobody')).toEqual([]);
   });
 });

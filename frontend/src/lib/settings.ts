@@ -15,7 +15,7 @@ export function atLeast(role: Role | string | undefined, min: Role): boolean {
   return r !== undefined && r >= RANK[min];
 }
 
-export type SectionId = 'screen' | 'users' | 'account' | 'device' | 'hid' | 'wol' | 'vnc' | 'ai' | 'security' | 'audit';
+export type SectionId = 'screen' | 'users' | 'account' | 'device' | 'hid' | 'wol' | 'vnc' | 'ai' | 'recordings' | 'security' | 'audit';
 export interface SectionInfo { id: SectionId; label: string; min: Role }
 
 /** The page's sections in order, with the least role that sees each at all. */
@@ -27,6 +27,7 @@ export const SECTIONS: readonly SectionInfo[] = [
   { id: 'users', label: 'Users', min: 'admin' },
   { id: 'vnc', label: 'VNC', min: 'admin' },
   { id: 'ai', label: 'AI agents (MCP)', min: 'admin' },
+  { id: 'recordings', label: 'Recordings', min: 'admin' }, // /recording and /api/recordings are admin-only
   { id: 'account', label: 'Your account', min: 'viewer' },
   { id: 'security', label: 'Security', min: 'viewer' }, // your own 2FA, tokens, sessions (ours)
   { id: 'audit', label: 'Audit log', min: 'admin' },

@@ -235,6 +235,7 @@ export function DesktopPage({ account, onLoggedOut, onChangePassword, onSettings
             onVideoMode={changeVideoMode}
             showStats={showStats}
             onShowStats={setShowStats}
+            canRecord={account.role === 'admin'}
           />
           {vnc ? (
             <Suspense fallback={<p className="muted">Loading the VNC viewer…</p>}>

@@ -14,6 +14,7 @@ import { VncSection } from './settings/VncSection';
 import { AiSection } from './settings/AiSection';
 import { SecuritySection } from './settings/SecuritySection';
 import { AuditSection } from './settings/AuditSection';
+import { RecordingsSection } from './settings/RecordingsSection';
 import './settings/settings.css';
 
 interface Props {
@@ -90,6 +91,7 @@ export function SettingsPage({ account, onBack, onChangePassword }: Props) {
           {current === 'users' && <UsersSection account={account} />}
           {current === 'vnc' && <VncSection account={account} />}
           {current === 'ai' && <AiSection />}
+          {current === 'recordings' && <RecordingsSection />}
           {current === 'account' && <AccountSection account={account} onChangePassword={onChangePassword} />}
           {current === 'security' && <SecuritySection account={account} />}
           {current === 'audit' && <AuditSection />}
