@@ -1,9 +1,14 @@
 """The recorder: one recording at a time, vncrecordingserver's start / status / stop.
 
-The recording runs in its own thread: at each tick of its frame rate it takes the source's newest
-picture and writes it (``writer``). It stops by itself, cleanly closing the file and saying why, when
-the file reaches ``max_size``, when the disk's free space falls below a reserve (the device's own
-state must stay writable) or a write fails for lack of space, or when the source fails.
+The recording runs in its own writer thread. The source queues its pictures (``sources``); the
+writer writes the first at once, then wakes every ``BATCH_SECONDS`` and writes a frame for each tick
+of the recording's frame rate since, the newest picture that had arrived by that tick (``writer``).
+Waking twice a second instead of at every frame is what keeps a recording cheap next to streaming:
+a thread wake-up and a cold cache per frame cost more than the write itself. A kill -9 loses at most
+the last batch. It stops by itself, cleanly closing the file and saying why, when the file reaches
+``max_size``, when a write fails for lack of space, when the source fails, or, on the filesystem
+that holds the device's own state (``/etc/kvm``), before the free space would fall below a reserve
+(that state must stay writable); a recordings directory on a disk of its own may fill up.
 """
 
 from __future__ import annotations
@@ -25,8 +30,8 @@ from app.board.video.h264 import EncoderKind
 from app.errors import Conflict, DomainError, Failed, InvalidArgument, Unavailable
 from app.paths import DeviceRoot
 from app.services.recording.options import RecordingConfig, clip_of, container_of, target
-from app.services.recording.sources import RfbSource, ScreenSource, Source
-from app.services.recording.writer import Writer, open_writer
+from app.services.recording.sources import Picture, RfbSource, ScreenSource, Source
+from app.services.recording.writer import MAX_REPEAT_SECONDS, Writer, open_writer
 from app.services.video.capture import Capture
 from app.services.video.screen import ScreenSettings
 
@@ -34,8 +39,9 @@ log = logging.getLogger(__name__)
 
 DIRECTORY = "/data/recordings"
 FIRST_PICTURE_SECONDS = 10.0
-CHECK_SECONDS = 0.5  # how often the size quota and the free space are checked
-FREE_RESERVE = 64 << 20  # bytes left free on the disk
+BATCH_SECONDS = 0.5  # how often the writer wakes to write the frames since (and checks the limits)
+FREE_RESERVE = 64 << 20  # bytes left free on the disk of the device's state
+STATE = "/etc/kvm"  # the device's own state: its disk keeps the reserve free
 MASK = "*" * 8  # the password's place in answers
 LOOPBACK_NAMES = ("localhost", "ip6-localhost", "localhost.localdomain")
 
@@ -65,6 +71,7 @@ class _Run:
     size: int = 0
     ended: str | None = None
     closed: bool = False
+    reserve: int = 0  # bytes to leave free on the recording's disk
 
 
 def shown(config: RecordingConfig) -> dict[str, object]:
@@ -89,6 +96,16 @@ def free_bytes(directory: Path) -> int:
     return stat.f_bavail * stat.f_frsize
 
 
+def same_disk(directory: Path, state: Path) -> bool:
+    """Whether ``directory`` is on the filesystem of ``state`` (or of the nearest existing parent)."""
+    while not state.exists() and state != state.parent:
+        state = state.parent
+    try:
+        return directory.stat().st_dev == state.stat().st_dev
+    except OSError:
+        return True  # unknown: keep the reserve
+
+
 class Recorder:
     def __init__(
         self,
@@ -99,6 +116,7 @@ class Recorder:
         own_vnc_port: int | None,
     ) -> None:
         self.directory = root(DIRECTORY)
+        self._state = root(STATE)
         self._capture = capture
         self._screen = screen
         self._encoder: EncoderKind = encoder
@@ -154,6 +172,8 @@ class Recorder:
                 path, container, config.framerate, config.keyframe, clip, self._encoder, self._screen.bitrate
             )
             run = _Run(config, path, source, writer, name)
+            if await asyncio.to_thread(same_disk, path.parent, self._state):
+                run.reserve = self.reserve
             self._run, self._last_config = run, config
             try:
                 await self._first_picture(run)
@@ -226,39 +246,51 @@ class Recorder:
             run.size = run.path.stat().st_size
 
     def _record(self, run: _Run) -> None:
-        interval = 1 / run.config.framerate
-        checked = 0.0
-        while not run.stop.is_set():
-            tick = int((time.monotonic() - run.started) / interval)
-            picture = run.source.picture
-            error = getattr(run.source, "error", None)
-            if error:
-                run.ended = f"source failed: {error}"
-                break
-            if picture is not None:
-                try:
-                    run.writer.write(picture, tick)
-                except Exception as err:
-                    run.ended = self._write_failed(err)
-                    log.warning("recording %s stopped: %s", run.path, run.ended)
-                    break
-                if run.ticks == 0:  # the clock starts once the first frame is in (an encoder opens slowly)
-                    run.started = time.monotonic()
-                    tick = 0
-                run.ticks = tick + 1
-            now = time.monotonic()
-            if now - checked >= CHECK_SECONDS:
-                checked = now
-                run.ended = self._limits(run)
-                if run.ended is not None:
-                    log.info("recording %s stopped: %s", run.path, run.ended)
-                    break
-            next_tick = run.started + (tick + 1) * interval
-            run.stop.wait(max(0.0, next_tick - time.monotonic()))
+        run.ended = self._write_all(run)
         if run.ended is None:
             run.ended = "stopped"
+        else:
+            log.warning("recording %s stopped: %s", run.path, run.ended)
         if not run.stop.is_set() and self._loop is not None:  # ended by itself: release the source too
             self._loop.call_soon_threadsafe(self._finish_soon, run)
+
+    def _write_all(self, run: _Run) -> str | None:
+        """The writer thread's work until the stop or a reason to end (returned)."""
+        queued = run.source.take()
+        picture = queued[-1][1] if queued else run.source.picture
+        assert picture is not None  # start() waited for the first
+        queued = []
+        if ended := self._limits(run, 1):
+            return ended
+        if ended := self._write(run, picture, 0):  # the clock starts once the first frame is in
+            return ended
+        run.started, run.ticks = time.monotonic(), 1
+        interval, rate = 1 / run.config.framerate, run.config.framerate
+        while True:
+            stopping = run.stop.wait(BATCH_SECONDS)
+            queued += run.source.take()
+            if run.source.error:
+                return f"source failed: {run.source.error}"
+            last = int((time.monotonic() - run.started) / interval)
+            first = max(run.ticks, last - rate * MAX_REPEAT_SECONDS)  # a starved writer catches up this much
+            if ended := self._limits(run, last + 1 - first):
+                return ended
+            for tick in range(first, last + 1):
+                due = run.started + tick * interval
+                while queued and queued[0][0] <= due:
+                    picture = queued.pop(0)[1]
+                if ended := self._write(run, picture, tick):
+                    return ended
+            if stopping:
+                return None
+
+    def _write(self, run: _Run, picture: Picture, tick: int) -> str | None:
+        try:
+            run.writer.write(picture, tick)
+        except Exception as err:
+            return self._write_failed(err)
+        run.ticks = tick + 1
+        return None
 
     def _finish_soon(self, run: _Run) -> None:
         async def finish() -> None:
@@ -269,13 +301,16 @@ class Recorder:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _limits(self, run: _Run) -> str | None:
+    def _limits(self, run: _Run, coming: int) -> str | None:
+        """Why the recording must stop before writing ``coming`` more frames, or None."""
         try:
-            run.size = run.path.stat().st_size
+            run.size = run.path.stat().st_size if run.writer.frames else 0
             if run.config.max_size and run.size >= run.config.max_size:
                 return f"size quota reached ({run.config.max_size} bytes)"
-            if free_bytes(run.path.parent) < self.reserve:
-                return "disk full: stopped with less than the reserve free"
+            if run.reserve:
+                frame = run.size // run.writer.frames if run.writer.frames else 1 << 20
+                if free_bytes(run.path.parent) - coming * frame < run.reserve:
+                    return f"disk full: stopped to keep {run.reserve >> 20} MiB free for the device"
         except OSError as err:
             return f"cannot check the file: {err.strerror}"
         return None

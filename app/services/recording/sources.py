@@ -1,15 +1,19 @@
 """Where a recording's pictures come from: this KVM's own capture loop, or another VNC server.
 
-Both keep only the newest picture in a one-slot holder that the recorder samples at its own frame
-rate, so a recording is one more consumer that skips (or repeats) pictures: it never holds back the
-capture loop or the viewers.
+Both hand each new picture to a small bounded queue (its arrival time with it) that the recorder's
+writer drains a few times a second and samples at its own frame rate; when the writer falls behind,
+the oldest pictures are dropped. So a recording is one more consumer that skips (or repeats)
+pictures: it never holds back the capture loop or the viewers, and the capture thread does no more
+than an append (no wake-up of another thread per picture).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +25,9 @@ from app.services.video.capture import Capture
 log = logging.getLogger(__name__)
 
 CONNECT_SECONDS = 10.0
+# Pictures waiting for the writer: a second at 60 fps, two at 30, while the writer drains every
+# half second; at 1080p that is at most ~13 MB of JPEGs the capture made anyway.
+QUEUED = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +51,30 @@ class Picture:
 
 
 class Source:
-    """The newest picture (None until the first); replaced whole, read without a lock."""
+    """The newest picture (None until the first), replaced whole and read without a lock, and the
+    pictures not yet taken by the writer, with the ``time.monotonic()`` they arrived at."""
 
     picture: Picture | None = None
     changes = 0  # pictures received so far
+    error: str | None = None  # why the source failed
+
+    def __init__(self) -> None:
+        # deque: append (the source's thread) and popleft (the writer's) are atomic, and a full one
+        # drops its oldest, so neither side ever waits for the other.
+        self._queued: collections.deque[tuple[float, Picture]] = collections.deque(maxlen=QUEUED)
+
+    def _received(self, picture: Picture) -> None:
+        self._queued.append((time.monotonic(), picture))
+        self.picture = picture
+        self.changes += 1
+
+    def take(self) -> list[tuple[float, Picture]]:
+        """The queued pictures, oldest first, and the queue emptied."""
+        taken = []
+        with contextlib.suppress(IndexError):
+            while True:
+                taken.append(self._queued.popleft())
+        return taken
 
     async def open(self) -> None: ...
 
@@ -60,12 +87,12 @@ class ScreenSource(Source):
     needs_pictures = True
 
     def __init__(self, capture: Capture) -> None:
+        super().__init__()
         self._capture = capture
 
     def offer(self, captured: Captured | None, result: int) -> None:
         if captured is not None:
-            self.picture = Picture(captured.width, captured.height, captured.jpeg, captured.image)
-            self.changes += 1
+            self._received(Picture(captured.width, captured.height, captured.jpeg, captured.image))
 
     async def open(self) -> None:
         self._capture.attach(self)
@@ -78,11 +105,11 @@ class RfbSource(Source):
     """Another VNC server, read as an RFB client (asyncvnc: None or VNC authentication, Raw/ZLib)."""
 
     def __init__(self, host: str, port: int, password: str | None, framerate: int) -> None:
+        super().__init__()
         self.host, self.port, self._password = host, port, password
         self._interval = 1 / framerate
         self._task: asyncio.Task[None] | None = None
         self._writer: asyncio.StreamWriter | None = None
-        self.error: str | None = None
 
     async def open(self) -> None:
         """Connect and log in; Failed with the reason when the server cannot be recorded."""
@@ -117,8 +144,7 @@ class RfbSource(Source):
                 await client.drain()
                 while await client.read() is not video_update:
                     pass
-                self.picture = Picture(video.width, video.height, rgba=video.as_rgba().copy())
-                self.changes += 1
+                self._received(Picture(video.width, video.height, rgba=video.as_rgba().copy()))
                 await asyncio.sleep(max(0.0, self._interval - (loop.time() - asked)))
         except asyncio.CancelledError:
             raise
