@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,7 +23,7 @@ import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from app.services.auth.transport import encrypt
-from tests.api.h264 import cookie, direct, screen, webrtc
+from tests.api.h264 import ack, cookie, direct, screen, webrtc
 from tests.conftest import RunningApp, free_port, start_app
 from tests.kasm.curl import curl
 from tests.vnc.rfb import JPEG_QUALITY_8, RAW, TIGHT, RfbClient
@@ -217,6 +219,7 @@ def test_vnc_and_novnc_clients_are_in_the_statistics(kvm: Kvm) -> None:
         web.sock.close()
     assert counts["tcp"][0] > 0 and counts["web"][0] > 0, counts
     clients = {entry["kind"]: entry for entry in frames["client_side"]}
+    print("VNC clients:", clients, "scores:", scores, "server side:", frames["server_side"])
     assert {"vnc", "websocket"} <= set(clients), frames["client_side"]
     for kind in ("vnc", "websocket"):
         entry = clients[kind]
@@ -258,9 +261,34 @@ async def test_a_webrtc_viewer_is_listed_with_its_rtcp_round_trip(kvm: Kvm) -> N
         finally:
             receiving.cancel()
     (entry,) = entries
+    print("WebRTC viewer:", entry, "scores:", scores)
     assert entry["ping"] is not None and 0 < entry["ping"] < 1000, entry
     assert entry["user"] == "admin" and entry["client"].endswith("::webrtc")
     assert entry["frames_sent"] > 0 and received > 0
     assert entry["packets_lost"] >= 0
     assert entry["client"] in scores["admin"]
     assert all(0 <= value <= 10 for value in scores["admin"][entry["client"]])
+
+
+def test_a_direct_viewer_acknowledging_frames_gives_its_client_time(kvm: Kvm) -> None:
+    """With flow control (``?flow=8``) the viewer acknowledges each frame: the time from a frame
+    leaving to its acknowledgement, less the ping, is what the viewer took: here each frame is
+    acknowledged 150 ms after it arrived."""
+    screen(kvm.admin, "quality", 1000)
+    viewer = direct(kvm.app, kvm.admin, "?flow=8")
+    due: deque[tuple[float, int]] = deque()  # (when to acknowledge, the frame's timestamp)
+    try:
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            with contextlib.suppress(TimeoutError):
+                wait = due[0][0] - time.monotonic() if due else 1.0
+                frame = viewer.frame(timeout=max(0.001, wait))
+                due.append((time.monotonic() + 0.15, frame.timestamp))
+            while due and due[0][0] <= time.monotonic():
+                viewer.socket.send(ack(due.popleft()[1]))
+        frames = kvm.get("/api/get_frame_stats?client=all")
+    finally:
+        viewer.close()
+    (entry,) = [entry for entry in frames["client_side"] if entry["kind"] == "h264-direct"]
+    print("direct viewer with flow control:", entry)
+    assert 90 <= entry["client_time"] <= 400, entry  # 150 ms less a ping (up to a delayed ACK)

@@ -10,8 +10,9 @@ encoders together, ``Send`` a viewer's hand-over of one frame to the socket laye
 slow viewer mostly waiting for its socket, so not in ``server_time``, the frame's processing).
 
 Client side, per viewer: ``ping`` its measured round trip (``app.services.video.stats``),
-``client_time`` what a VNC client in request mode takes between an update and its next request, less
-the ping (0 where the viewer reports nothing back), its kind and user, frames sent and skipped.
+``client_time`` what the viewer takes between a frame and its answer, less the ping: a VNC client in
+request mode until its next request, a direct H.264 viewer with flow control until its
+acknowledgement (0 where the viewer answers nothing); its kind and user, frames sent and skipped.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+import time
 from collections import deque
 from collections.abc import Callable
 
@@ -59,7 +60,7 @@ class DirectQueue:
         self._started = False  # units before the viewer's first key frame are not its loss
         self._frames: deque[tuple[int, bytes]] = deque()  # (timestamp, message)
         self._bytes = 0
-        self._in_flight: deque[int] = deque()
+        self._in_flight: deque[tuple[int, float]] = deque()  # (timestamp, when it was handed out)
         self.waiting_for_key = True
         self.dropped = 0
         self.sent_bytes = 0  # handed to the socket so far (for the read deadline)
@@ -124,7 +125,7 @@ class DirectQueue:
         timestamp, message = self._frames.popleft()
         self._bytes -= len(message) - _HEADER.size
         if self.window is not None:
-            self._in_flight.append(timestamp)
+            self._in_flight.append((timestamp, time.perf_counter()))
         self.sent_bytes += len(message)
         return message
 
@@ -132,8 +133,12 @@ class DirectQueue:
         """A client message: ``[2, ts(8, LE)]`` or ``[3]``; anything else is ignored."""
         if len(data) == 9 and data[0] == ACK:
             (timestamp,) = struct.unpack_from("<Q", data, 1)
-            while self._in_flight and self._in_flight[0] <= timestamp:
-                self._in_flight.popleft()
+            handed_at = None
+            while self._in_flight and self._in_flight[0][0] <= timestamp:
+                handed_at = self._in_flight.popleft()[1]
+            if handed_at is not None and self._stats is not None:
+                # The viewer's round trip for its newest frame: received, decoded, acknowledged.
+                self._stats.client_round_trip(time.perf_counter() - handed_at)
         elif data == bytes([RESYNC]):
             self._drop()
             self._in_flight.clear()

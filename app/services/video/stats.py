@@ -16,7 +16,8 @@ sent and what it skipped because its connection could not keep up:
 Pings are measured round trips: the kernel's smoothed RTT of the viewer's TCP connection (its
 acknowledgements of our stream: MJPEG, the direct WebSocket, VNC, noVNC), or for WebRTC the RTT
 aiortc computes from the peer's RTCP receiver reports. A VNC client in request mode also gives the
-time from an update to its next request (``client_time``: that less the ping).
+time from an update to its next request, a direct H.264 viewer with flow control from a frame to its
+acknowledgement (``client_time``: that less the ping).
 
 Scores are KasmVNC's 0-10 (10: no constraint): CPU = the frame budget (1/fps) over the server's work
 per frame for that viewer (capture + analysis + its encode: the shared H.264 encode, or a VNC
@@ -112,7 +113,7 @@ class ViewerStats:
     encode_seconds: float = 0.0  # its own encodes (VNC's ZRLE, Raw)
     last_seq: int = 0
     wanted_from: int | None = None  # the first frame it wants and has not got (None: wants none)
-    client_seconds: float | None = None  # smoothed, an update leaving to the next request (VNC)
+    client_seconds: float | None = None  # smoothed, a frame leaving to the viewer's answer
     loss: float = 0.0  # share of packets lost (WebRTC's receiver reports)
     lost_packets: int = 0
     _recent: deque[tuple[float, int, int, float, float]] = field(default_factory=deque)
@@ -156,7 +157,7 @@ class ViewerStats:
         self._record(1, skipped, send, encode)
 
     def client_round_trip(self, seconds: float) -> None:
-        """From an update leaving to the client's next request (smoothed as TCP's RTT is)."""
+        """From a frame leaving to the viewer's answer (smoothed as TCP's RTT is)."""
         previous = self.client_seconds
         self.client_seconds = seconds if previous is None else previous + (seconds - previous) / 8
 

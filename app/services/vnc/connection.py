@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from app.services.auth.accounts import Role
 from app.services.video.capture import Capture, Frame
-from app.services.video.stats import RAW, TIGHT_JPEG, ZRLE, ViewerStats
+from app.services.video.stats import RAW, ZRLE, ViewerStats
 from app.services.vnc import encodings, wire, zrle
 from app.services.vnc.input import VncInput
 from app.services.vnc.link import Link, Piece
@@ -342,9 +342,7 @@ class VncConnection:
         self.state.encoding = ENCODING_NAMES.get(encoding, "raw")
         self._encode_seconds = 0.0
         if encoding == wire.ENC_TIGHT:
-            began = time.perf_counter()
             alone, head, jpeg = self.passthrough.get(frame)
-            self.capture.stats.stage(TIGHT_JPEG, time.perf_counter() - began, frame.width * frame.height)
             self._full = False
             self._last_seq = frame.seq
             self._last_image = None

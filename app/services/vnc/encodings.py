@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.board.video import jpeg as jpg
 from app.services.video.capture import Frame
-from app.services.video.stats import JPEG_DECODE, PipelineStats
+from app.services.video.stats import JPEG_DECODE, TIGHT_JPEG, PipelineStats
 from app.services.vnc import wire
 from app.services.vnc.wire import PixelFormat
 
@@ -39,16 +39,20 @@ class Passthrough:
     (update header + rectangle header, rectangle header, the JPEG): the JPEG is a view into the
     capture loop's multipart part, the very bytes MJPEG viewers are sent."""
 
-    def __init__(self) -> None:
+    def __init__(self, stats: PipelineStats | None = None) -> None:
         self._frame: Frame | None = None
         self._value: tuple[bytes, bytes, memoryview] = (b"", b"", memoryview(b""))
+        self._stats = stats
 
     def get(self, frame: Frame) -> tuple[bytes, bytes, memoryview]:
         if frame is not self._frame:
+            began = time.perf_counter()
             end = len(frame.part) - 2  # the part is headers, the JPEG, CRLF
             jpeg = memoryview(frame.part)[end - frame.jpeg_size : end]
             head = tight_head(frame.width, frame.height, frame.jpeg_size)
             self._frame, self._value = frame, (wire.update_header(1) + head, head, jpeg)
+            if self._stats is not None:  # once per frame, for every Tight client
+                self._stats.stage(TIGHT_JPEG, time.perf_counter() - began, frame.width * frame.height)
         return self._value
 
 

@@ -82,7 +82,7 @@ class VncService:
         self._server: asyncio.AbstractServer | None = None
         self._clients: dict[int, tuple[ClientState, asyncio.Event, VncInput | None]] = {}
         self._decoded = encodings.Decoded(capture.stats)
-        self._passthrough = encodings.Passthrough()
+        self._passthrough = encodings.Passthrough(capture.stats)
         self._tls_context: ssl.SSLContext | None = None
         self._paste_queue: asyncio.Queue[str] | None = None
         self._paster_task: asyncio.Task[None] | None = None
