@@ -1,5 +1,6 @@
 // Recording from the page against the real backend: the toolbar's Record button (admins only), its
-// time and size following the server while it records, a refusal in the server's words, Stop; then
+// time and size following the server while it records, a refusal and a quota stop in the server's words,
+// Stop; then
 // Settings › Recordings: the file listed, downloaded (a real MP4, checked with ffprobe) and deleted.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -89,15 +90,16 @@ test('record from the toolbar, then download and delete it in Settings › Recor
   const bar = page.getByRole('group', { name: 'Recording' });
   await expect(bar.getByLabel('Recording format')).toHaveValue('mp4'); // the default
 
-  // A recording started by a script meanwhile: Record is refused in the server's words, and the
-  // control then shows that recording, which Stop ends.
-  const script = await page.request.post('/recording', { data: { filename: 'from-script.avi' } });
+  // A recording started by a script meanwhile, with a size quota (2 MB: about 5 s of the powered-off
+  // screen's MJPEG): Record is refused in the server's words, the control then follows that recording,
+  // and says why it ended when it reaches its quota.
+  const script = await page.request.post('/recording', { data: { filename: 'from-script.avi', max_size: 2_000_000 } });
   expect(script.status()).toBe(200);
   await bar.getByRole('button', { name: 'Record', exact: true }).click();
   await expect(bar.getByRole('alert')).toHaveText(/Cannot record: a recording is already running/);
   await expect(bar.getByTestId('rec-progress')).toBeVisible();
-  await bar.getByRole('button', { name: 'Stop recording' }).click();
-  await expect(bar.getByRole('status')).toContainText('Saved from-script.avi');
+  await expect(bar.getByRole('alert')).toHaveText(/Recording stopped: size quota reached \(2000000 bytes\)/, { timeout: 30_000 });
+  await expect(bar.getByTestId('rec-progress')).toHaveCount(0);
 
   // Ours: the time and the size follow the server every second.
   await bar.getByRole('button', { name: 'Record', exact: true }).click();
