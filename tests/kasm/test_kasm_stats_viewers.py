@@ -1,7 +1,8 @@
 """KasmVNC's frame and bottleneck statistics for every kind of viewer, with real clients: H.264 direct
-(a raw socket reading 1 MB/s against a websockets client reading all it can), WebRTC (aiortc, its
-RTT from RTCP), VNC over TCP (tests/vnc's RFB client, Tight) and noVNC's WebSocket (the same client
-over a websockets connection, Raw)."""
+(a raw socket reading 1 MB/s against a websockets client reading all it can; one acknowledging frames
+with flow control), VNC over TCP (tests/vnc's RFB client: Tight in request mode, and a 1 MB/s one
+against a fast one on continuous updates), noVNC's WebSocket (the same client over a websockets
+connection, Raw) and WebRTC (aiortc, its RTT from RTCP)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from app.services.auth.transport import encrypt
 from tests.api.h264 import ack, cookie, direct, screen, webrtc
 from tests.conftest import RunningApp, free_port, start_app
 from tests.kasm.curl import curl
-from tests.vnc.rfb import JPEG_QUALITY_8, RAW, TIGHT, RfbClient
+from tests.vnc.rfb import CONTINUOUS, JPEG_QUALITY_8, RAW, TIGHT, RfbClient
 
 RATE = 1_000_000  # bytes a second
 H264_KBPS = 40_000  # noise at 640x360: several MB/s of H.264, however loaded the machine
@@ -235,6 +236,51 @@ def test_vnc_and_novnc_clients_are_in_the_statistics(kvm: Kvm) -> None:
     assert stages["RawEncoder"]["count"] > 0 and stages["RawEncoder"]["time"] > 0
     assert stages["JPEGDecode"]["count"] > 0 and stages["JPEGDecode"]["time"] > 0
     assert [entry["client"] for entry in auto["client_side"]] == [clients["vnc"]["client"]]  # the first
+
+
+def vnc_reader(kvm: Kvm, rate: float | None, stop: threading.Event, received: list[int]) -> None:
+    """A VNC client on continuous updates (as TigerVNC) reading ``rate`` bytes a second (None: all it
+    can), on a small receive buffer when slow."""
+    client = RfbClient(kvm.vnc_port, rcvbuf=32 << 10 if rate else None)
+    try:
+        client.login_vencrypt("admin", "admin")
+        client.init([TIGHT, JPEG_QUALITY_8, CONTINUOUS])
+        client.request()
+        client.continuous()
+        started = time.monotonic()
+        while not stop.is_set():
+            received[0] += sum(len(jpeg) for jpeg in client.update().jpegs)
+            if rate and (ahead := received[0] / rate - (time.monotonic() - started)) > 0:
+                time.sleep(ahead)
+    finally:
+        client.close()
+
+
+def test_a_throttled_vnc_client_scores_its_network_low_and_a_fast_one_high(kvm: Kvm) -> None:
+    stop = threading.Event()
+    slow, fast = [0], [0]
+    threads = [
+        threading.Thread(target=vnc_reader, args=(kvm, RATE, stop, slow), daemon=True),
+        threading.Thread(target=vnc_reader, args=(kvm, None, stop, fast), daemon=True),
+    ]
+    threads[0].start()
+    time.sleep(0.5)  # the slow client is the older connection
+    threads[1].start()
+    try:
+        time.sleep(4)
+        scores = kvm.get("/api/get_bottleneck_stats")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(15)
+    connections = [(name, value) for name, value in scores["admin"].items() if name.endswith("::vnc")]
+    assert len(connections) == 2, scores
+    (_, slow_scores), (_, fast_scores) = connections
+    report = (slow_scores, fast_scores, slow[0], fast[0])
+    print("VNC scores slow, fast; bytes slow, fast:", report)
+    assert fast[0] > 3 * slow[0], report  # the picture stream did outrun the slow client
+    assert slow_scores[2] < 5 and fast_scores[2] >= 8, report
+    assert slow_scores[3] < fast_scores[3], report
 
 
 async def test_a_webrtc_viewer_is_listed_with_its_rtcp_round_trip(kvm: Kvm) -> None:
