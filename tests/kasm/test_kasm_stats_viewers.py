@@ -283,6 +283,27 @@ def test_a_throttled_vnc_client_scores_its_network_low_and_a_fast_one_high(kvm: 
     assert slow_scores[3] < fast_scores[3], report
 
 
+def test_a_vnc_client_asking_seldom_is_not_counted_as_skipping(kvm: Kvm) -> None:
+    """A client in request mode wants a frame only from its request to the answer (as vncdotool taking
+    a screenshot now and then): the 30 frames a second it did not ask for are not its network's loss."""
+    client = RfbClient(kvm.vnc_port)
+    try:
+        client.login_vencrypt("admin", "admin")
+        client.init([TIGHT, JPEG_QUALITY_8])
+        for _ in range(4):
+            client.request(incremental=True)
+            client.update()
+            time.sleep(0.7)
+        scores = kvm.get("/api/get_bottleneck_stats")
+        frames = kvm.get("/api/get_frame_stats?client=all")
+    finally:
+        client.close()
+    ((name, values),) = [(name, value) for name, value in scores["admin"].items() if name.endswith("::vnc")]
+    (entry,) = [entry for entry in frames["client_side"] if entry["client"] == name]
+    assert entry["frames_sent"] == 4 and entry["frames_skipped"] == 0, entry
+    assert values[2] == values[3] == 10, values
+
+
 async def test_a_webrtc_viewer_is_listed_with_its_rtcp_round_trip(kvm: Kvm) -> None:
     await asyncio.to_thread(screen, kvm.admin, "quality", 1000)  # a modest stream for Python RTP
     async with webrtc(kvm.app, kvm.admin) as viewer:
