@@ -1,7 +1,7 @@
 // Recording from the page against the real backend: the toolbar's Record button (admins only), its
-// time and size following the server while it records, a refusal and a quota stop in the server's words,
-// Stop; then
-// Settings › Recordings: the file listed, downloaded (a real MP4, checked with ffprobe) and deleted.
+// time and size following the server while it records, a refusal and a quota stop in the server's
+// words, Stop; then Settings › Recordings: the files listed, one downloaded (a real MP4, checked with
+// ffprobe), both deleted.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { request as apiRequest, type Page } from '@playwright/test';
