@@ -58,25 +58,37 @@ function tail(file: string): string {
 export interface Backend {
   url: string;
   logFile: string;
+  /** The server's process id (a test may kill it, as a crash would). */
+  pid: number;
   stop: () => Promise<void>;
 }
 
+/** Where a spec's own backend runs; every field optional (a restart passes the same port and root). */
+export interface BackendOptions {
+  /** Listen on this port; default: a free one. */
+  port?: number;
+  /** This --root, left in place by stop(); default: a fresh temp dir, removed by stop(). */
+  root?: string;
+  /** This config file; default: E2E_CONFIG or <repo>/server.yaml. */
+  config?: string;
+}
+
 /** A fresh backend on a free port with its own temp --root (spec files that need a clean board call it too). */
-export async function startBackend(): Promise<Backend> {
+export async function startBackend(options: BackendOptions = {}): Promise<Backend> {
   if (!existsSync(join(frontend, 'dist', 'index.html'))) {
     throw new Error('frontend/dist is missing: run `npm run build` before the e2e tests');
   }
   const venvPython = join(repo, '.venv', 'bin', 'python');
   const python = process.env.E2E_PYTHON ?? (existsSync(venvPython) ? venvPython : 'python3');
-  const config = process.env.E2E_CONFIG ?? join(repo, 'server.yaml');
-  const port = await freePort();
-  const root = mkdtempSync(join(tmpdir(), 'kvm-e2e-'));
+  const config = options.config ?? process.env.E2E_CONFIG ?? join(repo, 'server.yaml');
+  const port = options.port ?? (await freePort());
+  const root = options.root ?? mkdtempSync(join(tmpdir(), 'kvm-e2e-'));
   const logFile = join(root, 'server.log');
   const args = ['-m', 'app'];
   if (existsSync(config)) args.push('--config', config);
   args.push('--port', String(port), '--root', root);
 
-  const log = createWriteStream(logFile);
+  const log = createWriteStream(logFile, { flags: 'a' }); // a restart on the same root appends
   const proc = spawn(python, args, { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
   proc.stdout!.pipe(log);
   proc.stderr!.pipe(log);
@@ -98,10 +110,11 @@ export async function startBackend(): Promise<Backend> {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
     }
     log.end();
+    if (options.root) return; // the caller's root: it may start the backend again on it
     if (process.env.E2E_KEEP_ROOT) console.log(`[e2e] kept backend root ${root}`);
     else rmSync(root, { recursive: true, force: true });
   };
-  return { url, logFile, stop };
+  return { url, logFile, pid: proc.pid!, stop };
 }
 
 export default async function globalSetup() {
