@@ -285,9 +285,19 @@ class Recorder:
                 return None
 
     def _write(self, run: _Run, picture: Picture, tick: int) -> str | None:
+        # Every packet goes to the OS as it is muxed (writer: flush_packets), so the file's size before
+        # a write ends a whole frame (MP4 fragment, Matroska cluster): a write a full disk cut short is
+        # cut off there, and the file ends on a frame that plays rather than on half of one.
+        whole = None
+        if run.writer.frames:
+            with contextlib.suppress(OSError):
+                whole = run.path.stat().st_size
         try:
             run.writer.write(picture, tick)
         except Exception as err:
+            if whole is not None:
+                with contextlib.suppress(OSError):
+                    os.truncate(run.path, whole)
             return self._write_failed(err)
         run.ticks = tick + 1
         return None
