@@ -22,6 +22,7 @@ inside the kvmd app, within the security headers the app gets on both listeners.
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ from app.runtime import Services
 
 # The data of a hot route's envelope, from the services alone (read-only: it may run twice when
 # this layer hands the request on).
-HotData = Callable[[Services], object]
+HotData = Callable[[Services], object]  # or an awaitable of it: blocking reads run in a thread
 
 Scope = dict[str, Any]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -87,11 +88,14 @@ class HotApi:
     body: Callable[[object], bytes]
     # The answer's headers after its length.
     headers: list[tuple[bytes, bytes]]
+    # Whether a request with a query string is answered (a route that reads its query is not hot then).
+    with_query: bool
 
 
-NANOKVM = HotApi(check_access, lambda data: go_json(_encode(ok(data))), _SECURITY)
+NANOKVM = HotApi(check_access, lambda data: go_json(_encode(ok(data))), _SECURITY, with_query=True)
 # The security headers are added around the kvmd app (app/server.py), outside this layer.
-KVMD = HotApi(quick_kvmd_access, lambda data: kvmd_encode(True, data), [])
+# kvmd's routes read their query (``/api/info?fields=``): one with a query goes to Litestar.
+KVMD = HotApi(quick_kvmd_access, lambda data: kvmd_encode(True, data), [], with_query=False)
 
 
 def serve_hot(inner: ASGIApp, app: Litestar, services: Services) -> ASGIApp:
@@ -112,10 +116,13 @@ def serve_hot_api(inner: ASGIApp, app: Litestar, services: Services, api: HotApi
         hot = table.get(scope["path"])
         if hot is None or not services.auth.enabled or not _valid_host(scope):
             return None
+        if not api.with_query and scope["query_string"]:
+            return None
         handler, data = hot
         try:
             await api.check(scope, handler)  # type: ignore[arg-type]
-            return api.body(data(services))
+            result = data(services)
+            return api.body(await result if inspect.isawaitable(result) else result)
         except Exception:  # refused or failed: Litestar answers, as it always did
             return None
 

@@ -25,7 +25,7 @@ from app.config import Config, Security
 from tests.conftest import past_first_login
 from tests.unit.test_hot_routes import Answer, Asgi, call
 
-HOT_PATHS = ("/api/auth/check", "/api/atx", "/api/hid", "/api/streamer")
+HOT_PATHS = ("/api/auth/check", "/api/info", "/api/atx", "/api/hid", "/api/streamer")
 ADMIN = [(b"x-kvmd-user", b"admin"), (b"x-kvmd-passwd", b"admin")]
 WRONG = [(b"x-kvmd-user", b"admin"), (b"x-kvmd-passwd", b"wrong-password")]
 
@@ -96,11 +96,16 @@ async def test_hot_answers_equal_litestars(tmp_path: Path, monkeypatch: pytest.M
         assert status == 200
         token = dict(headers)[b"set-cookie"].split(b";")[0]
         for credentials in (ADMIN, basic(b"admin", b"admin"), [(b"cookie", token)]):
-            for path in (*HOT_PATHS, "/api/atx?x=1"):
+            for path in HOT_PATHS:
                 ours, litestar, answered_hot = await both(app, layer, path, credentials)
                 assert answered_hot, (path, credentials)
                 assert ours == litestar, (path, credentials)
                 assert ours[0] == 200 and msgspec.json.decode(ours[2])["ok"] is True
+        # kvmd's routes read their query (fields=, legacy=): with one, Litestar answers.
+        for path in ("/api/info?fields=system", "/api/info?legacy=0", "/api/atx?x=1"):
+            ours, litestar, answered_hot = await both(app, layer, path, ADMIN)
+            assert not answered_hot and ours == litestar and ours[0] == 200, path
+        assert list(msgspec.json.decode(ours[2])["result"]) == ["enabled", "busy", "leds"]
         # kvmd's own listener serves the same kvmd app, hot layer included.
         listener = app.state.kvmd_app
         before = layer.calls

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 from litestar import Controller, Response
 from litestar.response import Stream
@@ -13,6 +14,7 @@ from app.api.pikvm.envelope import answer, bad_request
 from app.api.pikvm.live import held
 from app.api.pikvm.params import flag, listed, number
 from app.api.routing import Req, get, services
+from app.runtime import Services
 from app.services.auth.accounts import Role
 from app.services.auth.live import SessionEnded
 from app.services.logbook import logbook
@@ -21,10 +23,15 @@ from app.services.logbook import logbook
 FOLLOW_KEEPALIVE = 5.0
 
 
+async def all_info(svc: Services) -> dict[str, Any]:
+    """``/api/info`` without a query: every category in kvmd's default (legacy) layout."""
+    return await asyncio.to_thread(state.info, svc, True)
+
+
 class KvmdSystemController(Controller):
     path = "/api"
 
-    @get("/info", role=Role.VIEWER)
+    @get("/info", role=Role.VIEWER, hot=all_info)  # dashboards poll it (app/api/hot.py answers ahead)
     async def info(self, request: Req) -> Response[bytes]:
         fields = listed(request, "fields")
         legacy = flag(request, "legacy", True)
