@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import re
@@ -18,6 +17,7 @@ from app.api.envelope import Envelope, ok, parse_body
 from app.api.routing import Req, get, post, services
 from app.errors import InvalidArgument
 from app.services.auth.accounts import Role
+from app.services.file_writer import Chunk, FileWriter
 from app.services.update import signing
 from app.services.update.bundle import NAME_RE, PACKED_MAX
 from app.services.update.multipart import MultipartError, Part, Sink, boundary_of, read_multipart
@@ -39,14 +39,11 @@ def _updates(request: Req) -> UpdateService:
     return services(request).updates
 
 
-WRITE_BATCH = 1 << 20  # the bundle's bytes gathered on the loop, then hashed and written in a thread
-
-
 class _Upload:
     """Where the offline upload's parts go: the bundle to a file (size-limited), the signature to memory.
 
-    The bundle's bytes are gathered as they arrive and hashed and written in a worker thread, one
-    batch in flight while the next is gathered: up to 1 GiB never touches the disk from the loop."""
+    The bundle's bytes are hashed and written by a writer thread of the upload's own
+    (app/services/file_writer.py): up to 1 GiB never touches the disk from the loop."""
 
     def __init__(self, work: Path) -> None:
         self.work = work
@@ -56,9 +53,7 @@ class _Upload:
         self.size = 0
         self.sha256 = hashlib.sha256()
         self._out: BinaryIO | None = None
-        self._batch: list[bytes] = []
-        self._batched = 0
-        self._flight: asyncio.Future[None] | None = None
+        self._writer: FileWriter | None = None
 
     def open_part(self, part: Part) -> Sink:
         if part.name == "file":
@@ -69,19 +64,19 @@ class _Upload:
                 raise MultipartError("the file must be named nanokvm_X.Y.Z.tar.gz")
             self.name = name
             self.path = self.work / name
+            writer = self._writer = FileWriter(self._write, "update-writer")
 
-            def write(data: bytes) -> None:
+            def write(data: Chunk) -> None:
                 self.size += len(data)
                 if self.size > PACKED_MAX:
                     raise MultipartError("the bundle is larger than 1 GiB")
-                self._batch.append(data)
-                self._batched += len(data)
+                writer.add(data)
 
             return write
         if part.name == "signature":
             self.signature = b""
 
-            def keep(data: bytes) -> None:
+            def keep(data: Chunk) -> None:
                 assert self.signature is not None
                 if len(self.signature) + len(data) > signing.SIGNATURE_MAX:
                     raise MultipartError("the signature is too large")
@@ -90,8 +85,8 @@ class _Upload:
             return keep
         return lambda data: None  # other fields are ignored, as gin does
 
-    def _write(self, batch: list[bytes]) -> None:
-        """In a worker thread: hash and write one batch (the file is opened by the first)."""
+    def _write(self, batch: list[Chunk]) -> None:
+        """In the writer thread: hash and write one batch (the file is opened by the first)."""
         if self._out is None:
             assert self.path is not None
             self._out = self.path.open("wb")
@@ -100,25 +95,24 @@ class _Upload:
             self._out.write(data)
 
     async def flush(self, final: bool = False) -> None:
-        """Start writing the gathered batch once it is large (or the body has ended), after the one in
-        flight; at the end, wait until everything is written. A write's error is raised here."""
-        if self._batched < WRITE_BATCH and not final:
+        """Have the writer write what it gathered once it is a batch (or the body has ended); a write's
+        error is raised here. At the end the file exists, even when empty."""
+        writer = self._writer
+        if writer is None:
             return
-        flight, self._flight = self._flight, None
-        if flight is not None:
-            await flight
-        if self._batch or (final and self.path is not None and self._out is None):  # an empty file is a file
-            batch, self._batch, self._batched = self._batch, [], 0
-            self._flight = asyncio.get_running_loop().run_in_executor(None, self._write, batch)
-        if final and self._flight is not None:
-            flight, self._flight = self._flight, None
-            await flight
+        if not final:
+            if writer.full:
+                await writer.send()
+            return
+        await writer.finish()
+        if self._out is None:  # an empty file is a file
+            await asyncio.to_thread(self._write, [])
 
     async def close(self) -> None:
-        if self._flight is not None:  # after a failure: let the write in flight end, its error is not news
-            with contextlib.suppress(Exception):
-                await self._flight
-            self._flight = None
+        writer = self._writer
+        if writer is not None:  # after a failure: the write in hand ends first, its error is not news
+            writer.close()
+            await asyncio.to_thread(writer.join)
         if self._out is not None:
             await asyncio.to_thread(self._out.close)
 

@@ -16,6 +16,7 @@ import pytest
 
 from app.errors import DomainError
 from app.paths import DeviceRoot
+from app.services import file_writer
 from app.services.media import transfers as transfers_module
 from app.services.media.iso import make_iso
 from app.services.media.transfers import Transfers
@@ -78,7 +79,7 @@ async def test_tiny_pieces_are_written_in_bounded_batches(tmp_path: Path, monkey
     raw = body("trickle.iso", content)
     await service.upload(CONTENT_TYPE, len(raw), None, pieces(raw, [32] * (len(raw) // 32)))
     assert (tmp_path / "data/trickle.iso").read_bytes() == content
-    batch, small = transfers_module.WRITE_BATCH, transfers_module.SMALL_PART
+    batch, small = file_writer.WRITE_BATCH, file_writer.SMALL_PART
     assert len(writes) <= len(content) // batch + 1, writes
     assert max(count for count, _ in writes) <= batch // small + 1, writes
     assert max(size for _, size in writes) < batch + small, writes

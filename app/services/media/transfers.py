@@ -32,6 +32,7 @@ from app import validators
 from app.board.network import is_own_address
 from app.errors import Busy, Conflict, DomainError, Failed, InvalidArgument
 from app.paths import DeviceRoot
+from app.services.file_writer import Chunk, FileWriter
 from app.services.media import iso
 from app.services.media.download_guard import (
     GuardedHTTPConnection,
@@ -52,16 +53,13 @@ DOWNLOAD_PREFIX = ".nanokvm-download-"
 UPLOAD_PREFIX = ".nanokvm-upload-"
 NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 SHA256 = re.compile(r"^[0-9A-Fa-f]{64}$")
-WRITE_BATCH = 1 << 20  # upload bytes gathered per writev in a worker thread (one in flight, one gathering)
 IOV_MAX = 1024  # buffers per writev (Linux's limit)
-SMALL_PART = 64 << 10  # upload pieces smaller than this are copied together before a write
 HEAD_BYTES = iso.MAGIC_OFFSET + len(iso.MAGIC)  # what the ISO 9660 check needs of the start
 READ_CHUNK = 1 << 20
 HTTP_TIMEOUT_SECONDS = 30.0
 MAX_REDIRECTS = 5
 CANCEL_WAIT_SECONDS = 10.0
 
-Chunk = bytes | bytearray | memoryview
 Status = Literal["idle", "in_progress", "success", "failed", "checksum_failed"]
 
 
@@ -96,8 +94,9 @@ def _fsync_dir(path: Path) -> None:
 class _TempImage:
     """A temp file in /data, hashed and counted as it is written; ``commit`` renames it into place.
 
-    Writes, the commit and the discard run in worker threads and take turns (``_turn``): a discard
-    while a batch is still being written waits for it, and nothing is written after the discard.
+    Writes (an upload's writer thread, or the download's), the commit and the discard run off the event
+    loop and take turns (``_turn``): a discard while a batch is still being written waits for it, and
+    nothing is written after the discard.
     """
 
     def __init__(self, directory: Path, prefix: str, want_sha256: str | None) -> None:
@@ -163,59 +162,12 @@ def _write_all(fd: int, parts: list[Chunk]) -> None:
             views[first] = views[first][written:]
 
 
-class _BatchWriter:
-    """Hands an upload's data to a worker thread in batches of about WRITE_BATCH bytes, one batch in flight
-    while the event loop gathers the next: one thread hop per batch, not per chunk, and memory bounded by
-    two batches. Large pieces are kept as they came (views of the chunks, not copies); small ones are
-    copied together, so a client trickling bytes cannot make a batch of a million tiny parts."""
-
-    def __init__(self, temp: _TempImage) -> None:
-        self.temp = temp
-        self._batch: list[Chunk] = []
-        self._small = bytearray()
-        self._size = 0
-        self._flight: asyncio.Future[None] | None = None
-
-    def add(self, data: Chunk) -> None:
-        self._size += len(data)
-        if len(data) < SMALL_PART:
-            self._small += data
-            if len(self._small) >= SMALL_PART:
-                self._batch.append(self._small)
-                self._small = bytearray()
-            return
-        if self._small:
-            self._batch.append(self._small)
-            self._small = bytearray()
-        self._batch.append(data)
-
-    @property
-    def full(self) -> bool:
-        return self._size >= WRITE_BATCH
-
-    async def send(self) -> None:
-        """Wait for the batch in flight (its error is raised here), then start writing the gathered one."""
-        flight, self._flight = self._flight, None
-        if flight is not None:
-            await flight
-        if self._small:
-            self._batch.append(self._small)
-            self._small = bytearray()
-        if self._batch:
-            batch, self._batch, self._size = self._batch, [], 0
-            # run_in_executor, not to_thread: a write needs no copy of the request's context
-            self._flight = asyncio.get_running_loop().run_in_executor(None, self.temp.write_all, batch)
-
-    async def finish(self) -> None:
-        """Everything gathered is written."""
-        await self.send()
-        await self.send()
-
-    def abandon(self) -> None:
-        """After a failure: the batch in flight may still fail; its error is not news."""
-        if self._flight is not None:
-            self._flight.add_done_callback(lambda f: f.cancelled() or f.exception())
-            self._flight = None
+async def _discard(temp: _TempImage | None, writer: FileWriter | None) -> None:
+    """After a failure: the writer thread stops and the temp file goes (once a write in hand is done)."""
+    if writer is not None:
+        writer.close()
+    if temp is not None:
+        await asyncio.to_thread(temp.discard)
 
 
 @dataclass
@@ -225,7 +177,8 @@ class _Upload:
     sha256sum: str | None
     state: Literal["skip", "file", "done"] = "skip"  # skip: parts before the first ``file`` part
     target: Path | None = None
-    writer: _BatchWriter | None = None
+    temp: _TempImage | None = None
+    writer: FileWriter | None = None
 
 
 class Transfers:
@@ -333,16 +286,16 @@ class Transfers:
         try:
             self._begin("upload", "", content_length)
             await self._receive(MultipartParser(boundary), chunks, upload)
-            if upload.writer is None or upload.target is None:
+            temp = upload.temp
+            if upload.writer is None or temp is None or upload.target is None:
                 raise InvalidArgument("no filename")
             await upload.writer.finish()
-            temp = upload.writer.temp
             if not iso.has_iso_magic(bytes(temp.head)):
                 raise InvalidArgument("file is not a valid ISO image")
             if not temp.checksum_ok():
                 raise InvalidArgument("checksum mismatch")
             await asyncio.to_thread(self._commit, temp, upload.target)
-            upload.writer = None
+            upload.temp = None
         except DomainError:
             raise
         except OSError as err:
@@ -350,9 +303,7 @@ class Transfers:
         except Exception as err:  # the client went away, the body was cut short or too large
             raise Failed(f"failed to read part: {err}") from None
         finally:
-            if upload.writer is not None:
-                upload.writer.abandon()
-                await asyncio.to_thread(upload.writer.temp.discard)  # waits for a write in flight
+            await _discard(upload.temp, upload.writer)
             self._finish("idle")
             self._release()
 
@@ -364,10 +315,12 @@ class Transfers:
         target = self._raw_target(filename)
         await asyncio.to_thread(self._acquire, "upload")  # the lock file is written: not on the loop
         self._cancel.clear()
-        writer: _BatchWriter | None = None
+        temp: _TempImage | None = None
+        writer: FileWriter | None = None
         try:
             self._begin("upload", target.name, content_length)
-            writer = _BatchWriter(await asyncio.to_thread(_TempImage, self.data, UPLOAD_PREFIX, None))
+            temp = await asyncio.to_thread(_TempImage, self.data, UPLOAD_PREFIX, None)
+            writer = FileWriter(temp.write_all, "upload-writer")
             async for chunk in chunks:
                 if self._cancel.is_set():
                     raise Failed("upload cancelled")
@@ -376,14 +329,13 @@ class Transfers:
                 if writer.full:
                     await writer.send()
             await writer.finish()
-            temp = writer.temp
             if content_length is not None and temp.size != content_length:
                 raise Failed(f"upload cut short: got {temp.size} of {content_length} bytes")
             if target.name.lower().endswith(".iso") and not iso.has_iso_magic(bytes(temp.head)):
                 raise InvalidArgument("file is not a valid ISO image")
             await asyncio.to_thread(self._commit, temp, target)
-            writer = None
-            return temp.size
+            size, temp = temp.size, None
+            return size
         except DomainError:
             raise
         except OSError as err:
@@ -391,9 +343,7 @@ class Transfers:
         except Exception as err:  # the client went away, the body was cut short or too large
             raise Failed(f"failed to read the body: {err}") from None
         finally:
-            if writer is not None:
-                writer.abandon()
-                await asyncio.to_thread(writer.temp.discard)
+            await _discard(temp, writer)
             self._finish("idle")
             self._release()
 
@@ -436,8 +386,8 @@ class Transfers:
         upload.target = self._upload_target(filename)
         with self._mutex:
             self._file = upload.target.name
-        temp = await asyncio.to_thread(_TempImage, self.data, UPLOAD_PREFIX, upload.sha256sum)
-        upload.writer = _BatchWriter(temp)
+        upload.temp = await asyncio.to_thread(_TempImage, self.data, UPLOAD_PREFIX, upload.sha256sum)
+        upload.writer = FileWriter(upload.temp.write_all, "upload-writer")
         upload.state = "file"
 
     def _upload_target(self, filename: str | None) -> Path:

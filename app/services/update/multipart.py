@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+from app.services.file_writer import Chunk
 from app.services.media import multipart
 from app.services.media.multipart import Data, MultipartError, Part, PartEnd
 
@@ -16,8 +17,9 @@ __all__ = ["MultipartError", "Part", "Sink", "boundary_of", "read_multipart"]
 
 PARTS_MAX = 8
 
-# (the part) -> a writer for its bytes; the writer raises to refuse (e.g. over its size limit).
-Sink = Callable[[bytes], None]
+# (the part) -> a writer for its bytes; the writer raises to refuse (e.g. over its size limit). The bytes
+# are views of the body's chunks, not copies: a writer keeps them as they are or copies what it keeps.
+Sink = Callable[[Chunk], None]
 
 
 def boundary_of(content_type: str) -> bytes:
@@ -46,7 +48,7 @@ async def read_multipart(
                     raise MultipartError("too many multipart parts")
                 sink = open_part(event)
             elif isinstance(event, Data) and sink is not None:
-                sink(bytes(event.data))
+                sink(event.data)
             elif isinstance(event, PartEnd):
                 sink = None
         if after_chunk is not None:
