@@ -160,7 +160,9 @@ def bench(args: Any) -> None:
                     alone.cpu.append(cpu)
                     alone.fps.append(fps)
                     recorded(server.url, token, f"bench-{round_}.avi", pid, args.seconds, counts, avi)
-                    print(f"round {round_ + 1}: alone {cpu:.4f}, + .avi {avi.cpu[-1]:.4f} CPU s/s", flush=True)
+                    ratio = avi.cpu[-1] / max(cpu, 1e-6)
+                    line = f"round {round_ + 1}: alone {cpu:.4f}, + .avi {avi.cpu[-1]:.4f} CPU s/s ({ratio:.2f} x)"
+                    print(line, flush=True)
                 if args.mp4:
                     recorded(server.url, token, "bench.mp4", pid, args.seconds, counts, mp4)
     report(args, [row for row in (alone, avi, mp4) if row.cpu], server_cpu, load_cpu)
