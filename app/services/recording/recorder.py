@@ -246,11 +246,15 @@ class Recorder:
             run.size = run.path.stat().st_size
 
     def _record(self, run: _Run) -> None:
-        run.ended = self._write_all(run)
-        if run.ended is None:
-            run.ended = "stopped"
-        else:
-            log.warning("recording %s stopped: %s", run.path, run.ended)
+        try:
+            ended = self._write_all(run)
+        except Exception as err:  # a bug must still end the run, or it would stay "being written"
+            log.exception("recording %s failed", run.path)
+            ended = f"failed: {err}"
+        if ended is not None:
+            log.warning("recording %s stopped: %s", run.path, ended)
+        if run.ended is None:  # else stop() said why first
+            run.ended = ended or "stopped"
         if not run.stop.is_set() and self._loop is not None:  # ended by itself: release the source too
             self._loop.call_soon_threadsafe(self._finish_soon, run)
 
