@@ -228,7 +228,7 @@ test.describe('the desktop', () => {
     });
     await login(page, USER);
     const power = powerButton(page);
-    await power.click(); // a real 0.8 s press: the sim host boots
+    await power.click(); // a real 0.8 s press: the sim host boots (or, on, shuts down)
     await expect(power).toBeDisabled();
     await expect(page.getByRole('button', { name: 'Reset' })).toBeDisabled();
     await expect(page.getByRole('button', { name: 'Force off' })).toBeDisabled();
@@ -323,7 +323,7 @@ test.describe('the desktop', () => {
       const r = await board.api.get('/api/atx', { headers: { 'X-KVMD-User': 'admin', 'X-KVMD-Passwd': OWNER_PASSWORD } });
       return ((await r.json()) as { result: { busy: boolean } }).result.busy;
     };
-    await expect.poll(atxBusy, { timeout: 10_000 }).toBe(false); // the forced off of the test before
+    await expect.poll(atxBusy, { timeout: 10_000 }).toBe(false); // the buttons test's forced off has ended
     const holding = board.api.post('/api/vm/gpio', { data: { type: 'reset', duration: 2000 } });
     await expect.poll(atxBusy).toBe(true);
     await powerButton(page).click();
