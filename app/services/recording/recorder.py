@@ -1,14 +1,18 @@
 """The recorder: one recording at a time, vncrecordingserver's start / status / stop.
 
 The recording runs in its own writer thread. The source queues its pictures (``sources``); the
-writer writes the first at once, then wakes every ``BATCH_SECONDS`` and writes a frame for each tick
-of the recording's frame rate since, the newest picture that had arrived by that tick (``writer``).
-Waking twice a second instead of at every frame is what keeps a recording cheap next to streaming:
-a thread wake-up and a cold cache per frame cost more than the write itself. A kill -9 loses at most
-the last batch. It stops by itself, cleanly closing the file and saying why, when the file reaches
-``max_size``, when a write fails for lack of space, when the source fails, or, on the filesystem
-that holds the device's own state (``/etc/kvm``), before the free space would fall below a reserve
-(that state must stay writable); a recordings directory on a disk of its own may fill up.
+writer writes the first at once, then wakes and writes a frame for each tick of the recording's
+frame rate since, the newest picture that had arrived by that tick (``writer``). When it passes the
+captured JPEGs through it wakes every ``BATCH_SECONDS``: waking twice a second instead of at every
+frame is what keeps such a recording cheap next to streaming (a thread wake-up and a cold cache per
+frame cost more than the write itself), and a kill -9 loses at most that batch. When it encodes
+(H.264, a clipped or an RFB picture) it wakes at every frame: the encoding dwarfs the wake-up, and
+the queue holds a few pictures with pixels, not a batch of them.
+
+It stops by itself, cleanly closing the file and saying why, when the file reaches ``max_size``,
+when a write fails for lack of space, when the source fails, or, on the filesystem that holds the
+device's own state (``/etc/kvm``), before the free space would fall below a reserve (that state must
+stay writable); a recordings directory on a disk of its own may fill up.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ log = logging.getLogger(__name__)
 
 DIRECTORY = "/data/recordings"
 FIRST_PICTURE_SECONDS = 10.0
-BATCH_SECONDS = 0.5  # how often the writer wakes to write the frames since (and checks the limits)
+BATCH_SECONDS = 0.5  # how often a pass-through writer wakes to write the frames since (and checks the limits)
 FREE_RESERVE = 64 << 20  # bytes left free on the disk of the device's state
 STATE = "/etc/kvm"  # the device's own state: its disk keeps the reserve free
 MASK = "*" * 8  # the password's place in answers
@@ -167,10 +171,11 @@ class Recorder:
             await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
             self._loop = asyncio.get_running_loop()
             source, name = self._source(config)
-            await source.open()
-            writer = open_writer(
+            writer = open_writer(  # opens its file at the first picture
                 path, container, config.framerate, config.keyframe, clip, self._encoder, self._screen.bitrate
             )
+            source.keep_pixels = writer.needs_pixels
+            await source.open()
             run = _Run(config, path, source, writer, name)
             if await asyncio.to_thread(same_disk, path.parent, self._state):
                 run.reserve = self.reserve
@@ -270,15 +275,21 @@ class Recorder:
             return ended
         run.started, run.ticks = time.monotonic(), 1
         interval, rate = 1 / run.config.framerate, run.config.framerate
+        passes_through = run.source.jpegs and not run.writer.needs_pixels
+        batch = max(1, round(rate * BATCH_SECONDS))
+        per_wake, checked = batch if passes_through else 1, time.monotonic()
         while True:
-            stopping = run.stop.wait(BATCH_SECONDS)
+            due = run.started + (run.ticks + per_wake - 1) * interval
+            stopping = run.stop.wait(max(0.0, due - time.monotonic()))
             queued += run.source.take()
             if run.source.error:
                 return f"source failed: {run.source.error}"
             last = int((time.monotonic() - run.started) / interval)
             first = max(run.ticks, last - rate * MAX_REPEAT_SECONDS)  # a starved writer catches up this much
-            if ended := self._limits(run, last + 1 - first):
-                return ended
+            if per_wake > 1 or time.monotonic() - checked >= BATCH_SECONDS:  # a stat, a statfs: not per frame
+                checked = time.monotonic()
+                if ended := self._limits(run, max(batch, last + 1 - first)):
+                    return ended
             for tick in range(first, last + 1):
                 due = run.started + tick * interval
                 while queued and queued[0][0] <= due:

@@ -1,10 +1,11 @@
 """Where a recording's pictures come from: this KVM's own capture loop, or another VNC server.
 
-Both hand each new picture to a small bounded queue (its arrival time with it) that the recorder's
-writer drains a few times a second and samples at its own frame rate; when the writer falls behind,
-the oldest pictures are dropped. So a recording is one more consumer that skips (or repeats)
-pictures: it never holds back the capture loop or the viewers, and the capture thread does no more
-than an append (no wake-up of another thread per picture).
+Both hand each new picture to a small queue (its arrival time with it, bounded in bytes) that the
+recorder's writer drains and samples at its own frame rate; when the writer falls behind, the oldest
+pictures are dropped. So a recording is one more consumer that skips (or repeats) pictures: it never
+holds back the capture loop or the viewers, and the capture thread does no more than an append (no
+wake-up of another thread per picture). A writer that only needs the JPEGs gets them without the
+decoded pixels the capture may also have (a 1080p BGR picture is 6 MB, its JPEG ~0.2 MB).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -25,9 +27,10 @@ from app.services.video.capture import Capture
 log = logging.getLogger(__name__)
 
 CONNECT_SECONDS = 10.0
-# Pictures waiting for the writer: a second at 60 fps, two at 30, while the writer drains every
-# half second; at 1080p that is at most ~13 MB of JPEGs the capture made anyway.
-QUEUED = 60
+# Pictures waiting for the writer, at most (the newest is always kept): ~75 1080p JPEGs, two seconds
+# at 30 fps for a writer that drains twice a second; two or three pictures with pixels, for a writer
+# that wakes at every frame and encodes.
+QUEUE_BYTES = 16 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,12 @@ class Picture:
             return cv2.cvtColor(self.rgba, cv2.COLOR_RGBA2BGR)
         return jpg.decode(self.jpeg)
 
+    @property
+    def bytes(self) -> int:
+        """What holding it costs."""
+        arrays: int = sum(a.nbytes for a in (self.image, self.rgba) if a is not None)
+        return len(self.jpeg) + arrays
+
 
 class Source:
     """The newest picture (None until the first), replaced whole and read without a lock, and the
@@ -57,23 +66,29 @@ class Source:
     picture: Picture | None = None
     changes = 0  # pictures received so far
     error: str | None = None  # why the source failed
+    jpegs = False  # its pictures come as JPEGs
 
     def __init__(self) -> None:
-        # deque: append (the source's thread) and popleft (the writer's) are atomic, and a full one
-        # drops its oldest, so neither side ever waits for the other.
-        self._queued: collections.deque[tuple[float, Picture]] = collections.deque(maxlen=QUEUED)
+        self.keep_pixels = True  # False: queue the JPEG alone (the writer passes JPEGs through)
+        self._queued: collections.deque[tuple[float, Picture]] = collections.deque()
+        self._bytes = 0
+        self._lock = threading.Lock()  # held for an append or a drain: neither side waits for long
 
     def _received(self, picture: Picture) -> None:
-        self._queued.append((time.monotonic(), picture))
+        if not self.keep_pixels and picture.jpeg and picture.image is not None:
+            picture = Picture(picture.width, picture.height, picture.jpeg)
+        with self._lock:
+            self._queued.append((time.monotonic(), picture))
+            self._bytes += picture.bytes
+            while self._bytes > QUEUE_BYTES and len(self._queued) > 1:  # the writer lags: drop the oldest
+                self._bytes -= self._queued.popleft()[1].bytes
         self.picture = picture
         self.changes += 1
 
     def take(self) -> list[tuple[float, Picture]]:
         """The queued pictures, oldest first, and the queue emptied."""
-        taken = []
-        with contextlib.suppress(IndexError):
-            while True:
-                taken.append(self._queued.popleft())
+        with self._lock:
+            taken, self._queued, self._bytes = list(self._queued), collections.deque(), 0
         return taken
 
     async def open(self) -> None: ...
@@ -85,6 +100,7 @@ class ScreenSource(Source):
     """A tap on the capture loop: handed every captured picture in the capture thread."""
 
     needs_pictures = True
+    jpegs = True
 
     def __init__(self, capture: Capture) -> None:
         super().__init__()

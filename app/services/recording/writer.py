@@ -35,6 +35,7 @@ _NAL_START = re.compile(b"\x00\x00\x00\x01|\x00\x00\x01")
 
 class Writer(Protocol):
     frames: int
+    needs_pixels: bool  # False: the captured JPEGs are all it needs (written as they are)
 
     def write(self, picture: Picture, tick: int) -> None:
         """Write ``picture`` at ``tick`` (frames since the start). Blocking. Raises OSError or av's errors."""
@@ -81,6 +82,7 @@ class MjpegWriter:
         self._last_tick = -1
         self.frames = 0
         self.passed_through = 0  # JPEGs written as captured
+        self.needs_pixels = clip is not None
 
     def _jpeg(self, picture: Picture) -> bytes:
         size = (picture.width, picture.height)
@@ -155,6 +157,7 @@ class H264Writer:
         self._size: tuple[int, int] | None = None
         self._last_tick = -1
         self.frames = 0
+        self.needs_pixels = True
 
     def write(self, picture: Picture, tick: int) -> None:
         image = crop(picture.pixels(), self._clip)
