@@ -6,9 +6,12 @@ bounded when a client trickles tiny pieces, and a failed write leaves nothing be
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import random
+import threading
+import time
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
@@ -41,6 +44,14 @@ async def pieces(raw: bytes, sizes: Iterable[int]) -> AsyncIterator[bytes]:
         yield raw[position:]
 
 
+async def no_writer_thread_left() -> None:
+    """Every upload's writer thread ends with it (a failed one a moment after)."""
+    deadline = time.monotonic() + 10
+    while any(t.name == "upload-writer" for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "an upload's writer thread is still running"
+        await asyncio.sleep(0.01)
+
+
 def transfers(tmp_path: Path) -> Transfers:
     (tmp_path / "data").mkdir()
     return Transfers(DeviceRoot(tmp_path))
@@ -61,6 +72,7 @@ async def test_any_chunking_arrives_intact(tmp_path: Path) -> None:
         await service.upload(CONTENT_TYPE, len(raw), digest, pieces(raw, sizes))
         assert (tmp_path / "data/chunks.iso").read_bytes() == content, label
         assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["chunks.iso"], label
+        await no_writer_thread_left()
 
 
 async def test_tiny_pieces_are_written_in_bounded_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -103,3 +115,4 @@ async def test_a_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest
     assert (refused.value.code, refused.value.msg) == (-1, "write failed: no space left on device")
     assert list((tmp_path / "data").iterdir()) == []
     assert not (tmp_path / "run/nanokvm-transfer-in-progress").exists()
+    await no_writer_thread_left()
