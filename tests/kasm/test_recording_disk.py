@@ -93,6 +93,7 @@ def test_a_full_disk_stops_the_recording_cleanly(tmp_path: Path) -> None:
             assert [(f["name"], f["active"]) for f in listed] == [("full.avi", False)]
             refused = admin.post("/recording", json={"filename": "more.avi"})
             assert refused.status_code == 502 and DISK_FULL in refused.json()["error"], refused.text
+            assert not (disk / "more.avi").exists()  # not a single frame: no file
             # Deleting the recording makes room: recording works again.
             assert admin.delete("/api/recordings", params={"name": "full.avi"}).json()["code"] == 0
             assert admin.post("/recording", json={"filename": "again.avi"}).status_code == 200

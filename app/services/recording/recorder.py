@@ -302,7 +302,8 @@ class Recorder:
     def _write(self, run: _Run, picture: Picture, tick: int) -> str | None:
         # Every packet goes to the OS as it is muxed (writer: flush_packets), so the file's size before
         # a write ends a whole frame (MP4 fragment, Matroska cluster): a write a full disk cut short is
-        # cut off there, and the file ends on a frame that plays rather than on half of one.
+        # cut off there, and the file ends on a frame that plays rather than on half of one. A file
+        # without a single frame is removed.
         whole = None
         if run.writer.frames:
             with contextlib.suppress(OSError):
@@ -310,8 +311,10 @@ class Recorder:
         try:
             run.writer.write(picture, tick)
         except Exception as err:
-            if whole is not None:
-                with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError):
+                if run.writer.frames == 0:
+                    run.path.unlink(missing_ok=True)
+                elif whole is not None:
                     os.truncate(run.path, whole)
             return self._write_failed(err)
         run.ticks = tick + 1
@@ -334,7 +337,8 @@ class Recorder:
                 return f"size quota reached ({run.config.max_size} bytes)"
             if run.reserve:
                 frame = run.size // run.writer.frames if run.writer.frames else 1 << 20
-                if free_bytes(run.path.parent) - coming * frame < run.reserve:
+                # Twice the frames' average: a busier picture makes bigger JPEGs, and the trailer comes.
+                if free_bytes(run.path.parent) - 2 * coming * frame < run.reserve:
                     return f"disk full: stopped to keep {run.reserve >> 20} MiB free for the device"
         except OSError as err:
             return f"cannot check the file: {err.strerror}"
