@@ -38,12 +38,20 @@ def ffprobe(path: Path) -> dict[str, Any]:
         pytest.skip(missing)
     done = subprocess.run(
         [binary, "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
-         "stream=codec_name,width,height,nb_read_frames,r_frame_rate", "-of", "json", str(path)],
+         "stream=codec_name,width,height,nb_read_frames,r_frame_rate:format=duration", "-of", "json", str(path)],
         capture_output=True, timeout=120, check=True,
     )  # fmt: skip
-    streams = json.loads(done.stdout)["streams"]
-    assert streams, f"no video stream in {path}"
-    return dict(streams[0])
+    probed = json.loads(done.stdout)
+    assert probed["streams"], f"no video stream in {path}"
+    # The container's own duration: what a player shows and seeks by (timestamps in the wrong time base
+    # give the right frame count and a wrong length).
+    return {**probed["streams"][0], "duration": float(probed.get("format", {}).get("duration", "nan"))}
+
+
+def assert_plays_for(probe: dict[str, Any], framerate: int) -> None:
+    """The file lasts as long as its frames at the recording's frame rate (within a frame or 5 %)."""
+    expected = int(probe["nb_read_frames"]) / framerate
+    assert abs(probe["duration"] - expected) <= max(1 / framerate, 0.05 * expected), (probe, expected)
 
 
 def frame_numbers(path: Path, limit: int = 400, screen_height: int = 720) -> list[int]:
@@ -113,6 +121,7 @@ def test_the_seed_examples_record_this_kvms_screen(kvm: RunningApp, powered: htt
     frames = int(probe["nb_read_frames"])
     expected = 12 * (ended - began)
     assert abs(frames - expected) <= 0.05 * expected + 1, (frames, expected)
+    assert_plays_for(probe, 12)
     numbers = frame_numbers(path)
     assert numbers[-1] - numbers[0] > 50, numbers  # the sim PC painted ~30 frames a second meanwhile
     assert all(b >= a for a, b in itertools.pairwise(numbers)), numbers
@@ -135,6 +144,7 @@ def test_containers_clipping_and_the_frame_counter(kvm: RunningApp, powered: htt
     assert probe["codec_name"] == ("mjpeg" if name.endswith(".avi") else "h264")
     expected = 10 * (ended - began)
     assert abs(int(probe["nb_read_frames"]) - expected) <= 0.05 * expected + 1, (probe, expected)
+    assert_plays_for(probe, 10)
     numbers = frame_numbers(path)
     assert numbers[-1] > numbers[0] and len(set(numbers)) > 20, numbers
 

@@ -76,6 +76,10 @@ def fit(image: Any, size: tuple[int, int]) -> Any:
 class MjpegWriter:
     def __init__(self, path: Path, framerate: int, clip: Clip | None) -> None:
         self._path, self._rate, self._clip = path, framerate, clip
+        # Packets count in ticks of the recording's frame rate. Not the stream's time base: a muxer
+        # may change that when it writes the header (MP4 uses 1/12288), which would shrink the file's
+        # length while its frame count stayed right.
+        self._tick = Fraction(1, framerate)
         self._output: Any = None
         self._stream: Any = None
         self._size: tuple[int, int] | None = None
@@ -119,7 +123,7 @@ class MjpegWriter:
             packet = av.Packet(data)
             packet.stream = self._stream
             packet.pts = packet.dts = at
-            packet.time_base = self._stream.time_base
+            packet.time_base = self._tick
             packet.is_keyframe = True
             self._output.mux(packet)
             self.frames += 1
@@ -149,6 +153,7 @@ class H264Writer:
         bitrate_kbps: int,
     ) -> None:
         self._path, self._container, self._rate, self._clip = path, container, framerate, clip
+        self._tick = Fraction(1, framerate)  # the packets' time base, as MjpegWriter's
         self._kind: EncoderKind = "x264" if encoder == "libkvm" else encoder  # libkvm encodes only its own capture
         self._keyframe, self._bitrate = keyframe, bitrate_kbps
         self._encoder: H264Encoder | None = None
@@ -189,7 +194,7 @@ class H264Writer:
         packet = av.Packet(unit.data)
         packet.stream = self._stream
         packet.pts = packet.dts = round(unit.timestamp * self._rate / 1_000_000)
-        packet.time_base = self._stream.time_base
+        packet.time_base = self._tick
         packet.is_keyframe = unit.key
         self._output.mux(packet)
         self.frames += 1
