@@ -8,15 +8,14 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import AES from 'crypto-js/aes.js'; // .js: plain Node ESM resolution
 import { request as apiRequest, type APIRequestContext, type APIResponse, type Page } from '@playwright/test';
+import { enc, login } from './board';
 import { test as base, expect } from './fixtures';
 import { startBackend, type Backend } from './global-setup';
 
 const OWNER_PASSWORD = 'controls-Secret-1';
 const USER = { name: 'ctl-user', password: 'ctl-User-Pass-1' };
 const VIEWER = { name: 'ctl-viewer', password: 'ctl-Viewer-Pass-1' };
-const enc = (p: string) => encodeURIComponent(AES.encrypt(p, 'nanokvm-sipeed-2024').toString());
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 type Video = 'sim' | 'missing-file';
@@ -114,14 +113,6 @@ const test = base.extend<object, { board: Board }>({
   baseURL: async ({ board }, use) => use(board.url),
 });
 test.describe.configure({ mode: 'serial' });
-
-async function login(page: Page, who: { name: string; password: string }) {
-  await page.goto('/');
-  await page.getByLabel('Username').fill(who.name);
-  await page.getByLabel('Password').fill(who.password);
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await expect(page.getByTestId('user')).toContainText(who.name);
-}
 
 /** A separate client logged in as `who` (another browser, a script). */
 async function client(baseURL: string, who: { name: string; password: string }): Promise<APIRequestContext> {

@@ -1,37 +1,22 @@
 // Settings › AI agents (MCP) against the real backend: the MCP server switched on from the page, its
 // key shown once and then never again, a new key replacing the old one, the key's role and the
 // control mode; each checked by calling /api/mcp itself with the key the page showed.
-import { request as apiRequest, type APIRequestContext, type Page } from '@playwright/test';
-import AES from 'crypto-js/aes.js'; // .js: plain Node ESM resolution
+import type { APIRequestContext, Page } from '@playwright/test';
+import { firstLogin, setUpBoard } from './board';
 import { test as base, expect } from './fixtures';
 import { startBackend, type Backend } from './global-setup';
 
 const ADMIN = { name: 'admin', password: 'mcp-Admin-123' };
-const enc = (p: string) => encodeURIComponent(AES.encrypt(p, 'nanokvm-sipeed-2024').toString());
 
-/** This spec's own board (fresh root, its admin password set), so the shared backend's first-login
- * expectations in real.spec.ts stay untouched. */
-async function prepareBoard(backend: Backend): Promise<void> {
-  const ctx = await apiRequest.newContext({ baseURL: backend.url });
-  try {
-    for (const [path, data] of [
-      ['/api/auth/login', { username: 'admin', password: enc('admin') }],
-      ['/api/auth/password', { currentPassword: enc('admin'), password: enc(ADMIN.password) }],
-    ] as const) {
-      const body = await (await ctx.post(path, { data })).json();
-      if (body.code !== 0) throw new Error(`board set-up: ${path}: ${body.msg}`);
-    }
-  } finally {
-    await ctx.dispose();
-  }
-}
-
+// This spec's own board (fresh root, its admin password set), so the shared backend's first-login
+// expectations in real.spec.ts stay untouched.
+const STEPS = firstLogin(ADMIN.password);
 const test = base.extend<object, { board: Backend }>({
   board: [
     async ({}, use) => { // eslint-disable-line no-empty-pattern
       const backend = await startBackend();
       try {
-        await prepareBoard(backend);
+        await setUpBoard(backend.url, STEPS);
         await use(backend);
       } finally {
         await backend.stop();

@@ -6,8 +6,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import AES from 'crypto-js/aes.js'; // .js: plain Node ESM resolution
 import { request as apiRequest, type APIRequestContext, type Page } from '@playwright/test';
+import { enc } from './board';
 import { test as base, expect } from './fixtures';
 import { startBackend, type Backend } from './global-setup';
 import { makeIso } from './iso';
@@ -17,7 +17,6 @@ const VIEWER = 'media-viewer';
 const VIEWER_PASSWORD = 'viewer-Secret-1';
 const LABEL = 'KVM_E2E_MEDIA';
 const ISO_NAME = 'kvm-e2e.iso';
-const enc = (p: string) => encodeURIComponent(AES.encrypt(p, 'nanokvm-sipeed-2024').toString());
 
 let api: APIRequestContext; // the admin's session on this spec's board, for checks behind the page's back
 

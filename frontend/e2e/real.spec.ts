@@ -1,6 +1,6 @@
 // Full flow against the real backend (sim board) started by global-setup.
 // The first login of a fresh --root is admin/admin with a forced password change.
-import AES from 'crypto-js/aes.js'; // .js: plain Node ESM resolution
+import { enc } from './board';
 import { test, expect } from './fixtures';
 
 test.describe.configure({ mode: 'serial' });
@@ -8,7 +8,6 @@ test.describe.configure({ mode: 'serial' });
 const NEW_PASSWORD = 'e2e-Secret-123';
 const VIEWER = 'watcher';
 const VIEWER_PASSWORD = 'viewer-Secret-1';
-const enc = (p: string) => encodeURIComponent(AES.encrypt(p, 'nanokvm-sipeed-2024').toString());
 
 test('a wrong password shows an error', async ({ page }) => {
   await page.goto('/');

@@ -4,39 +4,25 @@
 // ffprobe), both deleted.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { request as apiRequest, type Page } from '@playwright/test';
-import AES from 'crypto-js/aes.js'; // .js: plain Node ESM resolution
+import type { Page } from '@playwright/test';
+import { enc, firstLogin, login, setUpBoard } from './board';
 import { test as base, expect } from './fixtures';
 import { startBackend, type Backend } from './global-setup';
 
 const ADMIN = { name: 'admin', password: 'rec-Admin-123' };
 const VIEWER = { name: 'rec-viewer', password: 'rec-Viewer-123' };
-const enc = (p: string) => encodeURIComponent(AES.encrypt(p, 'nanokvm-sipeed-2024').toString());
 
-/** This spec's own board (fresh root): the recordings directory holds only what this spec makes. */
-async function prepareBoard(backend: Backend): Promise<void> {
-  const ctx = await apiRequest.newContext({ baseURL: backend.url });
-  try {
-    for (const [path, data] of [
-      ['/api/auth/login', { username: 'admin', password: enc('admin') }],
-      ['/api/auth/password', { currentPassword: enc('admin'), password: enc(ADMIN.password) }],
-      ['/api/auth/login', { username: 'admin', password: enc(ADMIN.password) }],
-      ['/api/auth/users', { username: VIEWER.name, password: enc(VIEWER.password), role: 'viewer' }],
-    ] as const) {
-      const body = await (await ctx.post(path, { data })).json();
-      if (body.code !== 0) throw new Error(`board set-up: ${path}: ${body.msg}`);
-    }
-  } finally {
-    await ctx.dispose();
-  }
-}
-
+// This spec's own board (fresh root): the recordings directory holds only what this spec makes.
+const STEPS = [
+  ...firstLogin(ADMIN.password),
+  ['/api/auth/users', { username: VIEWER.name, password: enc(VIEWER.password), role: 'viewer' }],
+] as const;
 const test = base.extend<object, { board: Backend }>({
   board: [
     async ({}, use) => { // eslint-disable-line no-empty-pattern
       const backend = await startBackend();
       try {
-        await prepareBoard(backend);
+        await setUpBoard(backend.url, STEPS);
         await use(backend);
       } finally {
         await backend.stop();
@@ -47,14 +33,6 @@ const test = base.extend<object, { board: Backend }>({
   baseURL: async ({ board }, use) => use(board.url),
 });
 test.describe.configure({ mode: 'serial' });
-
-async function login(page: Page, who: { name: string; password: string }) {
-  await page.goto('/');
-  await page.getByLabel('Username').fill(who.name);
-  await page.getByLabel('Password').fill(who.password);
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await expect(page.getByTestId('user')).toContainText(who.name);
-}
 
 const progress = async (page: Page) => {
   const shown = page.getByTestId('rec-progress');

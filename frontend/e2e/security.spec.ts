@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import type { APIRequestContext, Page } from '@playwright/test';
-import AES from 'crypto-js/aes.js';
+import { enc } from './board';
 import { test, expect } from './fixtures';
 
 test.describe.configure({ mode: 'serial' });
@@ -13,7 +13,6 @@ test.describe.configure({ mode: 'serial' });
 const OWNER_PASSWORDS = ['admin', 'e2e-Secret-123'];
 const TOTP_USER = { name: 'sec-totp', password: 'sec-Totp-Pass-1' };
 const TOKEN_USER = { name: 'sec-token', password: 'sec-Token-Pass-1' };
-const enc = (p: string) => encodeURIComponent(AES.encrypt(p, 'nanokvm-sipeed-2024').toString());
 
 function base32(text: string): Buffer {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';

@@ -3,7 +3,7 @@
 // owner (admin/admin, or the password real.spec.ts gives it) only to make its own accounts, and
 // leaves the owner's password alone.
 import type { APIRequestContext, Browser, Page } from '@playwright/test';
-import AES from 'crypto-js/aes.js'; // .js: plain Node ESM resolution
+import { enc, login } from './board';
 import { test, expect } from './fixtures';
 
 test.describe.configure({ mode: 'serial' });
@@ -12,7 +12,6 @@ const OWNER_PASSWORDS = ['admin', 'e2e-Secret-123'];
 const ADMIN = { name: 'settings-admin', password: 'settings-Admin-1' };
 const VIEWER = { name: 'settings-viewer', password: 'settings-Viewer-1' };
 const USER = { name: 'settings-user', password: 'settings-User-1' };
-const enc = (p: string) => encodeURIComponent(AES.encrypt(p, 'nanokvm-sipeed-2024').toString());
 
 type Envelope<T = unknown> = { code: number; msg: string; data: T };
 
@@ -46,14 +45,6 @@ test.beforeAll(async ({ playwright, baseURL }) => {
     await r.dispose();
   }
 });
-
-async function login(page: Page, who: { name: string; password: string }) {
-  await page.goto('/');
-  await page.getByLabel('Username').fill(who.name);
-  await page.getByLabel('Password').fill(who.password);
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await expect(page.getByTestId('user')).toContainText(who.name);
-}
 
 async function openSettings(page: Page, section?: string) {
   await page.getByRole('button', { name: 'Settings' }).click();

@@ -2,14 +2,13 @@
 // WebCodecs direct. Each shows the sim PC's screen (its painted clock is read back from the decoded
 // picture: the delay shown under Stats), typed text reaches the PC, and the console stays clean.
 import type { Page } from '@playwright/test';
-import AES from 'crypto-js/aes.js'; // .js: plain Node ESM resolution
+import { enc } from './board';
 import { test, expect } from './fixtures';
 
 test.describe.configure({ mode: 'serial' });
 
 const OWNER_PASSWORDS = ['admin', 'e2e-Secret-123'];
 const USER = { name: 'video-user', password: 'video-User-123' };
-const enc = (p: string) => encodeURIComponent(AES.encrypt(p, 'nanokvm-sipeed-2024').toString());
 
 test.beforeAll(async ({ playwright, baseURL }) => {
   const r = await playwright.request.newContext({ baseURL });

@@ -1,13 +1,12 @@
 // noVNC (npm @novnc/novnc, loaded lazily by the page) over the app's own RFB WebSocket, in Chromium,
 // against a board of this spec's own: "Open in VNC" shows the sim PC's screen and types on it; the
 // settings page lists the VNC server. The session cookie is the only sign-in.
-import AES from 'crypto-js/aes.js'; // .js: plain Node ESM resolution
 import { request as apiRequest, type APIRequestContext } from '@playwright/test';
+import { enc } from './board';
 import { test as base, expect } from './fixtures';
 import { startBackend, type Backend } from './global-setup';
 
 const ADMIN_PASSWORD = 'vnc-Secret-123';
-const enc = (p: string) => encodeURIComponent(AES.encrypt(p, 'nanokvm-sipeed-2024').toString());
 let api: APIRequestContext;
 
 async function ok<T>(r: Promise<import('@playwright/test').APIResponse>): Promise<T> {
