@@ -1,9 +1,9 @@
 // What the spec files share about a board: the password encoding NanoKVM's page uses, signing in
 // from the login page, and the API steps that prepare a spec's own board.
 //
-// The worker fixture that starts such a board stays in each spec: Playwright reuses a worker, and its
-// worker fixtures, for files whose fixtures were registered at the same place, so one shared factory
-// would hand a later spec the board an earlier one prepared.
+// The worker fixture that starts such a board is still written out in each spec (mcp, recording,
+// media, vnc, controls); a shared factory for it would be safe (each spec file gets a worker and a
+// board of its own even then), it is simply not done yet.
 import { request as apiRequest, type Page } from '@playwright/test';
 import AES from 'crypto-js/aes.js'; // .js: plain Node ESM resolution
 import { expect } from './fixtures';
